@@ -1,0 +1,294 @@
+import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
+
+/**
+ * Below this many ms before the earliest due time the scheduler polls with
+ * `setImmediate` instead of arming another `setTimeout`: Node's timers run on
+ * libuv's whole-millisecond loop clock and fire up to ~1-2 ms early or ~1 ms
+ * late, which is too coarse for the last stretch.
+ */
+const POLL_WINDOW_MS = 1.5;
+
+const MIN_SLOTS = 1024;
+
+type Timer = ReturnType<typeof setTimeout>;
+type Immediate = ReturnType<typeof setImmediate>;
+
+// Bun and Node have setImmediate; fall back to a 0 ms timeout elsewhere.
+const hasImmediate = typeof setImmediate === "function";
+
+export interface DelaySchedulerOptions {
+  /**
+   * Called when `onFire` throws; the scheduler carries on with the next entry.
+   * Without it the error is rethrown from a microtask (an uncaught exception).
+   */
+  onError?: (error: unknown, handle: number) => void;
+}
+
+/**
+ * Fires `onFire(handle)` at each handle's due time, with ONE timer for all of
+ * them: a binary min-heap over typed arrays (due times in a `Float64Array`
+ * indexed by handle, heap positions in an `Int32Array` for O(log n) moves and
+ * removals). Times are `performance.now()` milliseconds.
+ *
+ * A handle never fires before its due time: every wake-up re-reads the clock,
+ * fires what is due (earliest first) and re-arms for the rest.
+ *
+ * While entries exist the timer keeps the process alive (a controller waiting
+ * on a requeue must not exit); `unref()` opts out.
+ */
+export class DelayScheduler {
+  private readonly onFire: (h: number) => void;
+  private readonly onError: ((error: unknown, handle: number) => void) | undefined;
+  private due = new Float64Array(MIN_SLOTS);
+  // Heap index + 1 per handle; 0 = not scheduled (so a fresh array means empty).
+  private pos = new Int32Array(MIN_SLOTS);
+  private heap = new Int32Array(MIN_SLOTS);
+  private count = 0;
+  private timeout: Timer | undefined = undefined;
+  private immediate: Immediate | Timer | undefined = undefined;
+  // Due time the pending setTimeout was armed for: an earlier entry needs a
+  // re-arm, a later one does not. -Infinity while polling, Infinity when idle.
+  private armedFor = Infinity;
+  private firing = false;
+  private closed = false;
+  private refed = true;
+
+  constructor(onFire: (h: number) => void, options: DelaySchedulerOptions = {}) {
+    if (typeof onFire !== "function") {
+      throw new InvalidArgumentError("DelayScheduler.onFire", `must be a function, got ${describe(onFire)}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError("DelayScheduler.options", `must be an object, got ${describe(options)}`);
+    }
+    if (options.onError !== undefined && typeof options.onError !== "function") {
+      throw new InvalidArgumentError("DelayScheduler.options.onError", `must be a function, got ${describe(options.onError)}`);
+    }
+    this.onFire = onFire;
+    this.onError = options.onError;
+  }
+
+  /** How many handles wait. */
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * Fires `h` at `dueAt` (a `performance.now()` time; past times fire on the
+   * next turn of the event loop, never synchronously). Keeps only the earliest
+   * due time per handle: a later one is ignored. Ignored after `close()`.
+   */
+  schedule(h: number, dueAt: number): void {
+    checkHandle("DelayScheduler.schedule", h);
+    if (typeof dueAt !== "number" || !Number.isFinite(dueAt)) {
+      throw new InvalidArgumentError("DelayScheduler.schedule", `dueAt must be a finite number of ms, got ${describe(dueAt)}`);
+    }
+    if (this.closed) return;
+    if (h >= this.pos.length) this.growSlots(h);
+    const p = this.pos[h];
+    if (p !== 0) {
+      if (dueAt >= this.due[h]) return;
+      this.due[h] = dueAt;
+      this.siftUp(p - 1);
+    } else {
+      if (this.count === this.heap.length) this.growHeap();
+      this.due[h] = dueAt;
+      this.heap[this.count] = h;
+      this.pos[h] = this.count + 1;
+      this.count++;
+      this.siftUp(this.count - 1);
+    }
+    // Re-arm only when the earliest due time moved earlier than the timer's.
+    if (!this.firing && this.heap[0] === h && dueAt < this.armedFor) this.arm();
+  }
+
+  /** Removes `h`; true if it was waiting. */
+  cancel(h: number): boolean {
+    const p = this.pos[h];
+    if (!(p > 0)) return false; // also rejects out-of-range and non-integer h
+    this.removeAt(p - 1);
+    // A timer armed for a removed head just wakes early and re-arms; only an
+    // empty heap must disarm, so an idle process can exit.
+    if (this.count === 0) this.disarm();
+    return true;
+  }
+
+  has(h: number): boolean {
+    return this.pos[h] > 0;
+  }
+
+  /** The due time of `h`, or NaN when it is not waiting. */
+  dueAt(h: number): number {
+    return this.pos[h] > 0 ? this.due[h] : NaN;
+  }
+
+  /** The earliest due time, or NaN when nothing waits. */
+  nextDueAt(): number {
+    return this.count === 0 ? NaN : this.due[this.heap[0]];
+  }
+
+  /** Drops every entry and the timer; later `schedule` calls are ignored. */
+  close(): void {
+    this.closed = true;
+    this.disarm();
+    for (let i = 0; i < this.count; i++) this.pos[this.heap[i]] = 0;
+    this.count = 0;
+  }
+
+  /** Lets the process exit while entries wait. */
+  unref(): void {
+    this.refed = false;
+    this.setRef(false);
+  }
+
+  /** Undoes `unref()`: waiting entries keep the process alive again. */
+  ref(): void {
+    this.refed = true;
+    this.setRef(true);
+  }
+
+  private readonly wake = (): void => {
+    this.timeout = undefined;
+    this.immediate = undefined;
+    this.armedFor = Infinity;
+    const now = performance.now();
+    // At most the entries present now: one that onFire schedules in the past
+    // waits for the next wake-up instead of looping here forever.
+    let budget = this.count;
+    this.firing = true;
+    try {
+      while (this.count !== 0 && budget-- > 0) {
+        const h = this.heap[0];
+        if (this.due[h] > now) break; // the never-early check
+        this.removeAt(0);
+        try {
+          this.onFire(h);
+        } catch (error) {
+          this.report(error, h);
+        }
+      }
+    } finally {
+      this.firing = false;
+    }
+    if (!this.closed) this.arm();
+  };
+
+  private arm(): void {
+    this.disarm();
+    if (this.count === 0) return;
+    const wait = this.due[this.heap[0]] - performance.now();
+    if (wait < POLL_WINDOW_MS) {
+      this.immediate = hasImmediate ? setImmediate(this.wake) : setTimeout(this.wake, 0);
+      this.armedFor = -Infinity;
+    } else {
+      // Aimed at the due time itself: libuv truncates the delay and measures it
+      // from a cached loop clock, so the timer tends to fire a little early and
+      // the remainder is polled; aiming earlier only burns more CPU polling.
+      this.timeout = setTimeout(this.wake, wait);
+      this.armedFor = this.due[this.heap[0]];
+    }
+    if (!this.refed) this.setRef(false);
+  }
+
+  private disarm(): void {
+    if (this.timeout !== undefined) {
+      clearTimeout(this.timeout);
+      this.timeout = undefined;
+    }
+    if (this.immediate !== undefined) {
+      if (hasImmediate) clearImmediate(this.immediate as Immediate);
+      else clearTimeout(this.immediate as Timer);
+      this.immediate = undefined;
+    }
+    this.armedFor = Infinity;
+  }
+
+  private setRef(on: boolean): void {
+    for (const t of [this.timeout, this.immediate] as unknown[]) {
+      // Deno's timers are plain numbers without ref/unref.
+      const timer = t as { ref?: () => void; unref?: () => void } | undefined;
+      if (timer !== undefined && typeof timer === "object") {
+        if (on) timer.ref?.();
+        else timer.unref?.();
+      }
+    }
+  }
+
+  private report(error: unknown, h: number): void {
+    if (this.onError !== undefined) {
+      try {
+        this.onError(error, h);
+        return;
+      } catch (again) {
+        error = again;
+      }
+    }
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+
+  private removeAt(i: number): void {
+    const heap = this.heap;
+    const removed = heap[i];
+    this.pos[removed] = 0;
+    const last = heap[--this.count];
+    if (i === this.count) return;
+    heap[i] = last;
+    this.pos[last] = i + 1;
+    if (i > 0 && this.due[last] < this.due[heap[(i - 1) >> 1]]) this.siftUp(i);
+    else this.siftDown(i);
+  }
+
+  private siftUp(i: number): void {
+    const heap = this.heap;
+    const due = this.due;
+    const h = heap[i];
+    const d = due[h];
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const ph = heap[parent];
+      if (due[ph] <= d) break;
+      heap[i] = ph;
+      this.pos[ph] = i + 1;
+      i = parent;
+    }
+    heap[i] = h;
+    this.pos[h] = i + 1;
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap;
+    const due = this.due;
+    const n = this.count;
+    const h = heap[i];
+    const d = due[h];
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && due[heap[child + 1]] < due[heap[child]]) child++;
+      const ch = heap[child];
+      if (due[ch] >= d) break;
+      heap[i] = ch;
+      this.pos[ch] = i + 1;
+      i = child;
+    }
+    heap[i] = h;
+    this.pos[h] = i + 1;
+  }
+
+  private growSlots(h: number): void {
+    const size = pow2AtLeast(h + 1, this.pos.length * 2);
+    const due = new Float64Array(size);
+    due.set(this.due);
+    const pos = new Int32Array(size);
+    pos.set(this.pos);
+    this.due = due;
+    this.pos = pos;
+  }
+
+  private growHeap(): void {
+    const heap = new Int32Array(this.heap.length * 2);
+    heap.set(this.heap);
+    this.heap = heap;
+  }
+}

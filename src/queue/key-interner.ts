@@ -1,0 +1,66 @@
+import { InvalidArgumentError, describe } from "./errors.js";
+
+// Marks a released slot in the handle -> key table (a key may itself be undefined).
+const FREE: unique symbol = Symbol("free");
+
+/**
+ * Maps keys to small dense integer handles, so everything behind it can index
+ * typed arrays instead of hashing. Released handles are reused (most recently
+ * released first), which keeps the handle space as small as the live key set.
+ */
+export class KeyInterner<K> {
+  private readonly handles = new Map<K, number>();
+  private readonly keys: (K | typeof FREE)[] = [];
+  private free = new Int32Array(64);
+  private freeCount = 0;
+
+  /** How many keys hold a handle. */
+  get size(): number {
+    return this.handles.size;
+  }
+
+  /** The handle of `k`, allocated on first sight. */
+  intern(k: K): number {
+    const known = this.handles.get(k);
+    if (known !== undefined) return known;
+    const h = this.freeCount !== 0 ? this.free[--this.freeCount] : this.keys.length;
+    if (h === this.keys.length) this.keys.push(k);
+    else this.keys[h] = k;
+    this.handles.set(k, h);
+    return h;
+  }
+
+  /** The handle of `k`, or -1 if it has none. */
+  handleOf(k: K): number {
+    return this.handles.get(k) ?? -1;
+  }
+
+  /** True when `h` currently stands for a key. */
+  has(h: number): boolean {
+    return h >= 0 && h < this.keys.length && this.keys[h] !== FREE;
+  }
+
+  /** The key of handle `h`; throws for a handle that is free or was never given out. */
+  keyOf(h: number): K {
+    const k = h >= 0 && h < this.keys.length ? this.keys[h] : FREE;
+    if (k === FREE) throw new InvalidArgumentError("KeyInterner.keyOf", `no key holds handle ${describe(h)}`);
+    return k as K;
+  }
+
+  /**
+   * Frees `h` for reuse by another key; false if it held none. Whoever still
+   * holds `h` after this must not use it.
+   */
+  release(h: number): boolean {
+    if (!this.has(h)) return false;
+    this.handles.delete(this.keys[h] as K);
+    this.keys[h] = FREE;
+    if (this.freeCount === this.free.length) {
+      const next = new Int32Array(this.free.length * 2);
+      next.set(this.free);
+      this.free = next;
+    }
+    this.free[this.freeCount++] = h;
+    return true;
+  }
+}

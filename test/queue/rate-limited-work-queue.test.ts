@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest";
+import { ExponentialBackoffRateLimiter } from "../../src/queue/exponential-backoff-rate-limiter.js";
+import { RateLimitedWorkQueue } from "../../src/queue/rate-limited-work-queue.js";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+describe("RateLimitedWorkQueue", () => {
+  it("addAfter makes a key ready only once its delay has passed", async () => {
+    const q = new RateLimitedWorkQueue();
+    const start = performance.now();
+    q.addAfter("a", 15);
+    expect(q.len()).toBe(0);
+    expect(q.delayed()).toBe(1);
+    expect(await q.get()).toBe("a");
+    expect(performance.now() - start).toBeGreaterThanOrEqual(15);
+    expect(q.delayed()).toBe(0);
+    q.done("a");
+    q.shutDown();
+  });
+
+  it("addAfter with ms <= 0 adds now", async () => {
+    const q = new RateLimitedWorkQueue();
+    q.addAfter("a", 0);
+    q.addAfter("b", -5);
+    expect(q.len()).toBe(2);
+    expect(q.delayed()).toBe(0);
+    q.shutDown();
+  });
+
+  it("addAfter keeps the earliest due time per key", async () => {
+    const q = new RateLimitedWorkQueue();
+    const start = performance.now();
+    q.addAfter("a", 80);
+    q.addAfter("a", 10);
+    q.addAfter("a", 60);
+    expect(q.delayed()).toBe(1);
+    expect(await q.get()).toBe("a");
+    const waited = performance.now() - start;
+    expect(waited).toBeGreaterThanOrEqual(10);
+    expect(q.delayed()).toBe(0); // the 60/80 ms entries were coalesced away
+    q.done("a");
+    expect(q.len()).toBe(0);
+    q.shutDown();
+  });
+
+  it("a plain add cancels a delayed entry: runs once, now, and not again later", async () => {
+    const q = new RateLimitedWorkQueue();
+    q.addAfter("a", 30);
+    q.add("a");
+    expect(q.delayed()).toBe(0);
+    expect(q.len()).toBe(1);
+    expect(await q.get()).toBe("a");
+    q.done("a");
+    await sleep(45); // past the old due time
+    expect(q.len()).toBe(0);
+    expect(q.processing()).toBe(0);
+    q.shutDown();
+    expect(await q.get()).toBeUndefined();
+  });
+
+  it("a delayed key keeps its handle while idle and fires by it", async () => {
+    const q = new RateLimitedWorkQueue();
+    q.add("a");
+    expect(await q.get()).toBe("a");
+    const h = q.handleOf("a");
+    q.addAfter("a", 5);
+    q.done("a"); // idle in the queue, but waiting in the scheduler
+    expect(q.keyOf(h)).toBe("a");
+    expect(q.release("a")).toBe(false);
+    expect(await q.get()).toBe("a");
+    q.done("a");
+    expect(() => q.keyOf(h)).toThrow(); // released once truly idle
+    q.shutDown();
+  });
+
+  it("a key delayed while processing re-runs after done", async () => {
+    const q = new RateLimitedWorkQueue();
+    q.add("a");
+    expect(await q.get()).toBe("a");
+    q.addAfter("a", 2);
+    while (q.delayed() > 0) await sleep(1);
+    // Fired while processing: dirty, not handed out.
+    expect(q.len()).toBe(0);
+    expect(q.processing()).toBe(1);
+    q.done("a");
+    expect(q.len()).toBe(1);
+    expect(await q.get()).toBe("a");
+    q.shutDown();
+  });
+
+  it("addRateLimited backs off per key; forget resets it", async () => {
+    const limiter = new ExponentialBackoffRateLimiter<string>(2, 1000);
+    const q = new RateLimitedWorkQueue(limiter);
+    for (let i = 0; i < 3; i++) {
+      const start = performance.now();
+      q.addRateLimited("a");
+      expect(await q.get()).toBe("a");
+      expect(performance.now() - start).toBeGreaterThanOrEqual(2 * 2 ** i);
+      q.done("a");
+    }
+    expect(q.numRequeues("a")).toBe(3);
+    q.forget("a");
+    expect(q.numRequeues("a")).toBe(0);
+    expect(limiter.when("a")).toBe(2);
+    q.shutDown();
+  });
+
+  it("addAfterHandle is the handle-level addAfter", async () => {
+    const q = new RateLimitedWorkQueue();
+    const h = q.handleOf("x");
+    q.addAfterHandle(h, 3);
+    expect(q.delayed()).toBe(1);
+    expect(await q.getHandle()).toBe(h);
+    q.doneHandle(h);
+    expect(() => q.addAfterHandle(99_999, 1)).toThrow(/addAfterHandle: handle 99999 holds no key/);
+    q.shutDown();
+  });
+
+  it("shutDown drops delayed keys and refuses later ones; consumers drain", async () => {
+    const q = new RateLimitedWorkQueue();
+    q.add("ready");
+    q.addAfter("later", 5);
+    q.shutDown();
+    expect(q.delayed()).toBe(0);
+    q.addAfter("more", 1);
+    q.addRateLimited("more");
+    q.add("more");
+    expect(q.delayed()).toBe(0);
+    expect(await q.get()).toBe("ready");
+    expect(await q.get()).toBeUndefined();
+    q.done("ready");
+    await q.drained();
+    await sleep(10);
+    expect(q.len()).toBe(0);
+  });
+
+  it("rejects bad delays and limiters", () => {
+    const q = new RateLimitedWorkQueue();
+    expect(() => q.addAfter("a", Number.NaN)).toThrow(/RateLimitedWorkQueue.addAfter: delay must be a finite number/);
+    expect(() => q.addAfter("a", Infinity)).toThrow(/addAfter/);
+    expect(() => new RateLimitedWorkQueue({} as never)).toThrow(/RateLimitedWorkQueue.rateLimiter/);
+    q.shutDown();
+  });
+});
