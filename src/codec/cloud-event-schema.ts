@@ -1,0 +1,147 @@
+import * as v from "valibot";
+import { ValidationError } from "./errors.js";
+import { EventTypeSchema, KindSchema, UidSchema } from "./names.js";
+
+// CloudEvents 1.0: an extension attribute name is lower-case ASCII letters
+// and digits, at most 20 characters.
+const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
+// Keys that would reach an object's prototype when copied by a careless
+// consumer; refused outright instead of being silently dropped.
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+// RFC 3339 date-time, the form CloudEvents requires for `time`.
+const RFC3339 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+// `id` travels as the Nats-Msg-Id header on the JetStream bus: no line breaks
+// or other control characters may smuggle in another header.
+const NO_CONTROL = /^[^\p{Cc}]*$/u;
+
+const NonEmptyString = v.pipe(v.string("must be a string"), v.nonEmpty("must not be empty"));
+
+/** CloudEvents `time`: an RFC 3339 timestamp string. */
+export const CloudEventTimeSchema = v.pipe(
+  v.string("must be an RFC 3339 timestamp string"),
+  v.regex(RFC3339, "must be an RFC 3339 timestamp such as 2024-01-31T12:00:00Z"),
+  v.check((s) => !Number.isNaN(Date.parse(s)), "must be a real date and time"),
+);
+
+// `reconcilekey` is `<kind>/<uid>` of the reconcile that emitted the event.
+const ReconcileKeySchema = v.pipe(
+  v.string("must be a string"),
+  v.check((s) => {
+    const slash = s.indexOf("/");
+    return slash > 0 && v.is(KindSchema, s.slice(0, slash)) && v.is(UidSchema, s.slice(slash + 1));
+  }, "must be '<kind>/<uid>' with a valid kind and uid"),
+);
+
+// JSON-format extension values are strings, integers or booleans; undefined
+// is tolerated so in-process events built with optional fields pass.
+const ExtensionValueSchema = v.custom<string | number | boolean | undefined>(
+  (value) =>
+    typeof value === "string" || typeof value === "boolean" || value === undefined || Number.isSafeInteger(value),
+  "must be a string, an integer or a boolean",
+);
+
+/** The context attributes a CloudEvent may carry besides extensions. */
+export const CLOUD_EVENT_ATTRIBUTES: ReadonlySet<string> = new Set([
+  "specversion",
+  "id",
+  "source",
+  "type",
+  "time",
+  "subject",
+  "datacontenttype",
+  "dataschema",
+  "data",
+  "data_base64",
+  "resourcekind",
+  "resourceuid",
+  "reconcilekey",
+]);
+
+/**
+ * Why `name` cannot be an extension attribute, or undefined when it can: lower
+ * case letters and digits, at most 20 characters, not a core attribute.
+ */
+export function extensionNameProblem(name: string): string | undefined {
+  if (FORBIDDEN_KEYS.has(name)) return "is a forbidden attribute name";
+  if (CLOUD_EVENT_ATTRIBUTES.has(name)) return "is a CloudEvents attribute, not an extension";
+  if (!EXTENSION_NAME.test(name)) {
+    return "is not a valid extension name (lower-case letters and digits, at most 20 characters)";
+  }
+  return undefined;
+}
+
+const PlainObjectSchema = v.custom<Record<string, unknown>>((input) => {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) return false;
+  const proto = Object.getPrototypeOf(input);
+  return proto === Object.prototype || proto === null;
+}, "must be a plain object");
+
+/** A CloudEvents 1.0 event (structured mode) as it arrives from outside. */
+export const CloudEventSchema = v.pipe(
+  PlainObjectSchema,
+  // Key names first: valibot drops `__proto__`-like keys silently, and an
+  // unknown key's problem is its name, not its value.
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const input = dataset.value;
+    for (const key of Object.keys(input)) {
+      if (CLOUD_EVENT_ATTRIBUTES.has(key)) continue;
+      const problem = extensionNameProblem(key);
+      if (problem === undefined) continue;
+      addIssue({
+        message: problem,
+        path: [{ type: "object", origin: "key", input, key, value: input[key] }],
+      });
+      return;
+    }
+  }),
+  v.objectWithRest(
+    {
+      specversion: v.literal("1.0", 'must be "1.0"'),
+      id: v.pipe(NonEmptyString, v.maxLength(256, "must be at most 256 characters"), v.regex(NO_CONTROL, "must not hold control characters")),
+      source: NonEmptyString,
+      type: EventTypeSchema,
+      time: v.optional(CloudEventTimeSchema),
+      subject: v.optional(NonEmptyString),
+      datacontenttype: v.optional(NonEmptyString),
+      dataschema: v.optional(NonEmptyString),
+      data: v.optional(v.unknown()),
+      data_base64: v.optional(v.string("must be a base64 string")),
+      resourcekind: v.optional(KindSchema),
+      resourceuid: v.optional(UidSchema),
+      reconcilekey: v.optional(ReconcileKeySchema),
+    },
+    ExtensionValueSchema,
+  ),
+  v.check((e) => e.data === undefined || e.data_base64 === undefined, "must not carry both data and data_base64"),
+);
+
+/** What `parseCloudEvent` returns; structurally a `CloudEvent` (src/events/cloud-event.ts). */
+export type ParsedCloudEvent = v.InferOutput<typeof CloudEventSchema>;
+
+/**
+ * Validates an event from outside and returns a fresh copy of it. Throws
+ * `ValidationError` whose path names the attribute, e.g. `"event.type"`.
+ */
+export function parseCloudEvent(input: unknown): ParsedCloudEvent {
+  const result = v.safeParse(CloudEventSchema, input, { abortEarly: true });
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const item = issue.path?.[0] as { key?: unknown; origin?: string; value?: unknown } | undefined;
+  if (item === undefined || typeof item.key !== "string") {
+    throw new ValidationError("event", `${describe(input)} ${issue.message}`);
+  }
+  const path = `event.${item.key}`;
+  if (item.origin === "key") {
+    // A missing required attribute is reported by valibot as a key issue too.
+    const missing = item.value === undefined && !Object.prototype.hasOwnProperty.call(input, item.key);
+    throw new ValidationError(path, missing ? "is required" : issue.message);
+  }
+  throw new ValidationError(path, `${describe(issue.input)} ${issue.message}`);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (Array.isArray(value)) return "(array)";
+  return `(${value === null ? "null" : typeof value})`;
+}
