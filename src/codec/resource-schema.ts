@@ -1,0 +1,180 @@
+import * as v from "valibot";
+import { ValidationError } from "./errors.js";
+import { KindSchema, UidSchema } from "./names.js";
+
+/** How deep objects and arrays may nest in a resource; the resource itself is level 1. */
+export const MAX_RESOURCE_DEPTH = 64;
+
+// Keys that would rewrite a prototype when a naive merge or assignment copies
+// the value (`JSON.parse` turns `"__proto__"` into an ordinary own key).
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+interface UnsafeValue {
+  path: (string | number)[];
+  value: unknown;
+  message: string;
+}
+
+function isPlainObject(x: object): boolean {
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The first thing in `root` that may not be stored: a prototype-polluting key,
+ * nesting deeper than MAX_RESOURCE_DEPTH, a cycle, a function or a symbol.
+ * Walks plain objects and arrays; other objects (Date, typed arrays, …) are leaves.
+ */
+function findUnsafe(root: unknown): UnsafeValue | undefined {
+  const path: (string | number)[] = [];
+  const ancestors: object[] = [];
+  // object -> depth it was checked at: a shared (DAG) object is re-walked only
+  // when met deeper than before, so no input makes the walk exponential.
+  const seen = new Map<object, number>();
+
+  const visit = (value: unknown, depth: number): UnsafeValue | undefined => {
+    if (typeof value === "function" || typeof value === "symbol") {
+      return { path: [...path], value, message: `(${typeof value}) cannot be stored: only data can` };
+    }
+    if (typeof value !== "object" || value === null) return undefined;
+    const isArray = Array.isArray(value);
+    if (!isArray && !isPlainObject(value)) return undefined;
+    const before = seen.get(value);
+    if (before !== undefined) {
+      if (ancestors.includes(value)) return { path: [...path], value, message: "is cyclic (it contains itself)" };
+      if (before >= depth) return undefined;
+    }
+    if (depth > MAX_RESOURCE_DEPTH) {
+      return { path: [...path], value, message: `is nested deeper than ${MAX_RESOURCE_DEPTH} levels` };
+    }
+    seen.set(value, depth);
+    ancestors.push(value);
+    let found: UnsafeValue | undefined;
+    if (isArray) {
+      for (let i = 0; i < value.length && !found; i++) {
+        path.push(i);
+        found = visit(value[i], depth + 1);
+        path.pop();
+      }
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        path.push(key);
+        found = FORBIDDEN_KEYS.has(key)
+          ? { path: [...path], value: record[key], message: "is a forbidden key (prototype pollution)" }
+          : visit(record[key], depth + 1);
+        path.pop();
+        if (found) break;
+      }
+    }
+    ancestors.pop();
+    return found;
+  };
+
+  return visit(root, 1);
+}
+
+const objectLike = (message: string) =>
+  v.custom<Record<string, unknown>>((x) => typeof x === "object" && x !== null && !Array.isArray(x), message);
+
+const REQUIRED = "is required";
+
+const Revision = v.pipe(
+  v.number("must be a non-negative integer"),
+  v.safeInteger("must be a non-negative integer"),
+  v.minValue(0, "must be a non-negative integer"),
+);
+
+export const ResourceMetadataSchema = v.pipe(
+  objectLike("must be an object"),
+  v.looseObject({
+    generation: v.optional(Revision),
+    revision: v.optional(Revision),
+    ownerUid: v.optional(UidSchema),
+    labels: v.optional(
+      v.pipe(objectLike("must be an object of strings"), v.record(v.string(), v.string("must be a string"))),
+    ),
+    finalizers: v.optional(v.array(v.string("must be a string"), "must be an array of strings")),
+    deletedAt: v.optional(
+      v.pipe(v.string("must be a string"), v.isoTimestamp("must be an ISO 8601 timestamp")),
+    ),
+  }),
+);
+
+/**
+ * A resource as given to `Storage.save` or read back from a backend. Unknown keys
+ * (top level and metadata) are kept; see `parseResource` for a thrown error.
+ */
+export const ResourceSchema = v.pipe(
+  v.unknown(),
+  // Runs before any schema copies keys out of the input.
+  v.rawCheck(({ dataset, addIssue }) => {
+    const bad = findUnsafe(dataset.value);
+    if (!bad) return;
+    const items: v.IssuePathItem[] = bad.path.map((key) => ({
+      type: "unknown",
+      origin: "value",
+      input: undefined,
+      key,
+      value: undefined,
+    }));
+    addIssue({
+      message: bad.message,
+      input: bad.value,
+      path: items.length > 0 ? (items as [v.IssuePathItem, ...v.IssuePathItem[]]) : undefined,
+    });
+  }),
+  objectLike("must be an object"),
+  v.looseObject({
+    kind: KindSchema,
+    uid: UidSchema,
+    metadata: v.optional(ResourceMetadataSchema),
+    spec: v.custom<unknown>((x) => x !== undefined, REQUIRED),
+    status: v.optional(v.unknown()),
+  }),
+);
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function formatPath(base: string, keys: readonly unknown[]): string {
+  let out = base;
+  for (const key of keys) {
+    if (typeof key === "number") out += `[${key}]`;
+    else if (typeof key === "string" && IDENTIFIER.test(key)) out += `.${key}`;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (value === null || value === undefined) return String(value);
+  return `(${Array.isArray(value) ? "array" : typeof value})`;
+}
+
+function messageOf(issue: v.BaseIssue<unknown>): string {
+  const last = issue.path?.at(-1);
+  // A missing required key is reported by its object schema with the key as origin.
+  if (last?.origin === "key" || issue.message === REQUIRED) return REQUIRED;
+  if (issue.type === "raw_check") return issue.message;
+  return `${describe(issue.input)} ${issue.message}`;
+}
+
+/**
+ * A validated resource; structurally the `Resource` of src/storage/resource.ts
+ * (codec depends on nothing of ours, so it cannot name that type).
+ */
+export type ParsedResource = v.InferOutput<typeof ResourceSchema>;
+
+/**
+ * Validates `input` as a resource and returns it (top-level and metadata objects
+ * are fresh; spec and status are the caller's). Throws `ValidationError` whose
+ * path names the bad field, e.g. `resource.metadata.labels.zone`.
+ */
+export function parseResource(input: unknown, path = "resource"): ParsedResource {
+  const result = v.safeParse(ResourceSchema, input);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  throw new ValidationError(formatPath(path, (issue.path ?? []).map((item) => item.key)), messageOf(issue));
+}

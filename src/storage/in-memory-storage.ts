@@ -1,0 +1,196 @@
+import { ValidationError } from "../codec/errors.js";
+import { assertKind, assertUid } from "../codec/names.js";
+import { parseResource } from "../codec/resource-schema.js";
+import { ChangeStream } from "./change-stream.js";
+import { deepCopy } from "./deep-copy.js";
+import { ConflictError, StorageClosedError } from "./errors.js";
+import type { Resource } from "./resource.js";
+import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
+
+interface Entry {
+  revision: number;
+  /** Never mutated once stored (a save replaces the entry), so watchers may hold it. */
+  value: Resource;
+}
+
+type ChangeRecord =
+  | { type: "put"; kind: string; uid: string; revision: number; value: Resource }
+  | { type: "delete"; kind: string; uid: string; revision: number };
+
+type Watcher = ChangeStream<ChangeRecord, StorageChange>;
+
+/** A fresh copy of a stored value with its revision stamped in. */
+function stamped(value: Resource, revision: number): Resource {
+  const copy = deepCopy(value);
+  (copy.metadata ??= {}).revision = revision;
+  return copy;
+}
+
+function deliver(record: ChangeRecord): StorageChange {
+  if (record.type === "delete") return { ...record };
+  const { kind, uid, revision, value } = record;
+  return { type: "put", kind, uid, revision, value: stamped(value, revision) };
+}
+
+function expectedRevisionOf(options: SaveOptions | DeleteOptions | undefined): number | undefined {
+  const expected: unknown = options?.expectedRevision;
+  if (expected === undefined) return undefined;
+  if (typeof expected !== "number" || !Number.isSafeInteger(expected) || expected < 0) {
+    const shown = typeof expected === "string" ? JSON.stringify(expected) : String(expected);
+    throw new ValidationError("options.expectedRevision", `${shown} must be a non-negative integer`);
+  }
+  return expected;
+}
+
+/** `0` means "must not exist"; any other number must be the current revision. */
+function checkExpected(kind: string, uid: string, expected: number | undefined, actual: number | undefined): void {
+  if (expected === undefined) return;
+  if (expected === 0 ? actual !== undefined : actual !== expected) {
+    throw new ConflictError(kind, uid, expected, actual);
+  }
+}
+
+/**
+ * Storage in this process's memory (Fabrica's `NewInMemoryStorage()`): the
+ * embedded default. One revision counter orders every write, like a KV
+ * stream's sequence. Every method completes its work synchronously inside its
+ * promise, so a compare-and-swap can never interleave with another write.
+ */
+export class InMemoryStorage implements Storage {
+  // Per kind, so loadAll/list of one kind never scan the others.
+  #kinds = new Map<string, Map<string, Entry>>();
+  #revision = 0;
+  #closed = false;
+  #watchAll = new Set<Watcher>();
+  #watchKind = new Map<string, Set<Watcher>>();
+
+  async load(kind: string, uid: string): Promise<Resource | undefined> {
+    this.#assertOpen();
+    assertKind(kind, "kind");
+    assertUid(uid, "uid");
+    const entry = this.#kinds.get(kind)?.get(uid);
+    return entry && stamped(entry.value, entry.revision);
+  }
+
+  async loadAll(kind: string): Promise<Resource[]> {
+    this.#assertOpen();
+    assertKind(kind, "kind");
+    const out: Resource[] = [];
+    for (const entry of this.#kinds.get(kind)?.values() ?? []) out.push(stamped(entry.value, entry.revision));
+    return out;
+  }
+
+  async list(kind: string): Promise<string[]> {
+    this.#assertOpen();
+    assertKind(kind, "kind");
+    return [...(this.#kinds.get(kind)?.keys() ?? [])];
+  }
+
+  async exists(kind: string, uid: string): Promise<boolean> {
+    this.#assertOpen();
+    assertKind(kind, "kind");
+    assertUid(uid, "uid");
+    return this.#kinds.get(kind)?.has(uid) ?? false;
+  }
+
+  async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
+    this.#assertOpen();
+    assertKind(kind, "kind");
+    assertUid(uid, "uid");
+    const expected = expectedRevisionOf(options);
+    const resource = parseResource(value, "value");
+    if (resource.kind !== kind) {
+      throw new ValidationError("value.kind", `${JSON.stringify(resource.kind)} does not match the kind argument ${JSON.stringify(kind)}`);
+    }
+    if (resource.uid !== uid) {
+      throw new ValidationError("value.uid", `${JSON.stringify(resource.uid)} does not match the uid argument ${JSON.stringify(uid)}`);
+    }
+
+    let byUid = this.#kinds.get(kind);
+    checkExpected(kind, uid, expected, byUid?.get(uid)?.revision);
+
+    let stored: Resource;
+    try {
+      stored = deepCopy(resource);
+    } catch (cause) {
+      throw new ValidationError("value", `cannot be stored: ${(cause as Error).message}`, { cause });
+    }
+    // The revision is the store's, stamped on every read; a caller's copy is stale by definition.
+    if (stored.metadata) delete stored.metadata.revision;
+
+    const revision = ++this.#revision;
+    if (!byUid) this.#kinds.set(kind, (byUid = new Map()));
+    byUid.set(uid, { revision, value: stored });
+    this.#notify({ type: "put", kind, uid, revision, value: stored });
+    return revision;
+  }
+
+  async delete(kind: string, uid: string, options?: DeleteOptions): Promise<boolean> {
+    this.#assertOpen();
+    assertKind(kind, "kind");
+    assertUid(uid, "uid");
+    const expected = expectedRevisionOf(options);
+    const byUid = this.#kinds.get(kind);
+    const entry = byUid?.get(uid);
+    checkExpected(kind, uid, expected, entry?.revision);
+    if (!byUid || !entry) return false;
+
+    byUid.delete(uid);
+    if (byUid.size === 0) this.#kinds.delete(kind);
+    const revision = ++this.#revision;
+    this.#notify({ type: "delete", kind, uid, revision });
+    return true;
+  }
+
+  watch(kind?: string, options?: WatchOptions): AsyncIterable<StorageChange> {
+    try {
+      this.#assertOpen();
+      if (kind !== undefined) assertKind(kind, "kind");
+    } catch (error) {
+      // Reported on the first pull, like every other failure of an async call.
+      return ChangeStream.failed<ChangeRecord, StorageChange>(error);
+    }
+    const signal = options?.signal;
+    const watchers = kind === undefined ? this.#watchAll : this.#watchersOf(kind);
+    const onAbort = (): void => stream.end();
+    const stream: Watcher = new ChangeStream(deliver, () => {
+      watchers.delete(stream);
+      if (kind !== undefined && watchers.size === 0 && this.#watchKind.get(kind) === watchers) {
+        this.#watchKind.delete(kind);
+      }
+      signal?.removeEventListener("abort", onAbort);
+    });
+    if (signal?.aborted) {
+      stream.end();
+      return stream;
+    }
+    // Registered now, not on the first pull: the watch sees every change made after this call.
+    watchers.add(stream);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return stream;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stream of [...this.#watchAll]) stream.end();
+    for (const set of [...this.#watchKind.values()]) for (const stream of [...set]) stream.end();
+    this.#kinds.clear();
+  }
+
+  #watchersOf(kind: string): Set<Watcher> {
+    let set = this.#watchKind.get(kind);
+    if (!set) this.#watchKind.set(kind, (set = new Set()));
+    return set;
+  }
+
+  #notify(record: ChangeRecord): void {
+    for (const stream of this.#watchAll) stream.push(record);
+    const set = this.#watchKind.get(record.kind);
+    if (set) for (const stream of set) stream.push(record);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StorageClosedError();
+  }
+}

@@ -1,0 +1,21 @@
+export interface ResourceMetadata {
+  /** Bumped by the client on every spec change; conditions record the one they saw. */
+  generation?: number;
+  /** The storage revision this copy was read at; set by storage on load. */
+  revision?: number;
+  ownerUid?: string;
+  labels?: Record<string, string>;
+  finalizers?: string[];
+  /** ISO time; set while finalizers still hold a deleted resource. */
+  deletedAt?: string;
+  [key: string]: unknown;
+}
+
+/** A declared object: `spec` is desired state, `status` is observed state. */
+export interface Resource<Spec = unknown, Status = unknown> {
+  kind: string;
+  uid: string;
+  metadata?: ResourceMetadata;
+  spec: Spec;
+  status?: Status;
+}

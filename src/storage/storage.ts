@@ -1,0 +1,46 @@
+import type { Resource } from "./resource.js";
+
+export interface SaveOptions {
+  /**
+   * Compare-and-swap: the revision the caller read. `0` means "must not exist yet"
+   * (create). A stale revision rejects with `ConflictError`. Omitted: unconditional write.
+   */
+  expectedRevision?: number;
+}
+
+export interface DeleteOptions {
+  /** Delete only if the stored revision is still this one; otherwise `ConflictError`. */
+  expectedRevision?: number;
+}
+
+export interface WatchOptions {
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+}
+
+/** One change seen by `Storage.watch`. Revisions only grow. */
+export type StorageChange =
+  | { type: "put"; kind: string; uid: string; revision: number; value: Resource }
+  | { type: "delete"; kind: string; uid: string; revision: number };
+
+/**
+ * Where resources live. Every stored value has a revision, stamped into
+ * `metadata.revision` of what `load`/`loadAll` return. Values are copied in and
+ * out: mutating a loaded resource never changes the store.
+ */
+export interface Storage {
+  /** The resource, or `undefined` when it does not exist. */
+  load(kind: string, uid: string): Promise<Resource | undefined>;
+  /** Every resource of a kind. */
+  loadAll(kind: string): Promise<Resource[]>;
+  /** The uids of every resource of a kind. */
+  list(kind: string): Promise<string[]>;
+  exists(kind: string, uid: string): Promise<boolean>;
+  /** Writes the resource and returns its new revision. */
+  save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number>;
+  /** Removes the resource; resolves `false` when it did not exist. */
+  delete(kind: string, uid: string, options?: DeleteOptions): Promise<boolean>;
+  /** Changes made after the call, in order; all kinds when `kind` is omitted. */
+  watch(kind?: string, options?: WatchOptions): AsyncIterable<StorageChange>;
+  close(): Promise<void>;
+}
