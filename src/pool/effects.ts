@@ -1,0 +1,44 @@
+import type { Effects, EmittedEvent, RequestedEnqueue } from "./protocol.js";
+
+/**
+ * Collects what one reconcile asks for. The reconcile never writes anything
+ * itself: the main thread applies these after it returns, in one place, with
+ * compare-and-swap, whichever thread the reconcile ran on.
+ */
+export class EffectRecorder {
+  private status: { value: unknown } | undefined;
+  private conditionsTouched = false;
+  private events: EmittedEvent[] | undefined;
+  private enqueues: RequestedEnqueue[] | undefined;
+
+  /** Snapshots now: later mutations of the object are not written. */
+  recordStatus(status: unknown): void {
+    this.status = { value: status === undefined ? undefined : structuredClone(status) };
+    this.conditionsTouched = false;
+  }
+
+  recordConditionsTouched(): void {
+    this.conditionsTouched = true;
+  }
+
+  recordEvent(event: EmittedEvent): void {
+    (this.events ??= []).push({ ...event, data: structuredClone(event.data) });
+  }
+
+  recordEnqueue(enqueue: RequestedEnqueue): void {
+    (this.enqueues ??= []).push(enqueue);
+  }
+
+  /** `resource` is the object the reconcile was given, read for touched conditions. */
+  toEffects(resource: { status?: unknown }): Effects | undefined {
+    let effects: Effects | undefined;
+    if (this.status) (effects ??= {}).status = this.status;
+    if (this.conditionsTouched) {
+      const conditions = (resource.status as { conditions?: unknown[] } | undefined)?.conditions;
+      if (Array.isArray(conditions)) (effects ??= {}).conditions = structuredClone(conditions);
+    }
+    if (this.events) (effects ??= {}).events = this.events;
+    if (this.enqueues) (effects ??= {}).enqueues = this.enqueues;
+    return effects;
+  }
+}

@@ -1,0 +1,113 @@
+// The messages between the controller (main thread) and reconcile workers.
+// Everything here is structured-clone friendly: plain objects, no classes.
+import type { MessagePort } from "node:worker_threads";
+
+/** One key of a batch, with the resource the main thread loaded for it. */
+export interface BatchItem {
+  /** The controller's handle of the key; echoed back in the outcome. */
+  h: number;
+  kind: string;
+  uid: string;
+  reason?: string;
+  attempt: number;
+  resource: unknown;
+}
+
+/** What a worker is asked to do: run every item concurrently. */
+export interface BatchTask {
+  /** kind -> module URL of its reconciler (only the kinds in this batch). */
+  modules: Record<string, string>;
+  items: BatchItem[];
+  /** Carries outcomes as they finish, log lines and client calls; closed by the worker at the end. */
+  port: MessagePort;
+  timeoutMs: number;
+  logLevel: string;
+}
+
+/** What the task itself resolves to: outcomes not yet streamed, and how many port messages were posted. */
+export interface BatchReturn {
+  outcomes: ItemOutcome[];
+  /** Messages the worker posted on the batch port (outcomes, logs, calls): the main thread reads them all before closing it. */
+  posted: number;
+}
+
+/** An error carried across threads: enough to log it and decide on a retry. */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+  /** A TerminalError: never retried. */
+  terminal?: boolean;
+  reason?: string;
+  stack?: string;
+}
+
+export interface EmittedEvent {
+  type: string;
+  kind: string;
+  uid: string;
+  data: unknown;
+}
+
+export interface RequestedEnqueue {
+  kind: string;
+  uid: string;
+  reason?: string;
+  /** 0: now. */
+  afterMs: number;
+}
+
+/** What a reconcile asked the main thread to do, applied after it returns. */
+export interface Effects {
+  /** Present when updateStatus was called: the status as of its last call. */
+  status?: { value: unknown };
+  /** Present when setCondition touched the resource but no updateStatus followed. */
+  conditions?: unknown[];
+  events?: EmittedEvent[];
+  enqueues?: RequestedEnqueue[];
+}
+
+export interface ItemOutcome {
+  h: number;
+  requeue?: boolean;
+  requeueAfter?: number;
+  error?: WireError;
+  effects?: Effects;
+  /** Wall time of the reconcile call, ms. */
+  ms: number;
+}
+
+export type ClientOp = "get" | "list" | "create" | "update" | "delete";
+
+export type WorkerMessage =
+  | { t: "outcomes"; outcomes: ItemOutcome[] }
+  | { t: "log"; level: "debug" | "info" | "warn" | "error"; message: string; args: unknown[] }
+  | { t: "call"; id: number; op: ClientOp; args: unknown[] };
+
+export type MainMessage =
+  | { t: "reply"; id: number; ok: true; value: unknown }
+  | { t: "reply"; id: number; ok: false; error: WireError };
+
+/** Turns anything thrown into a WireError, keeping TerminalError's meaning. */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof Error) {
+    const e = error as Error & { code?: unknown; reason?: unknown };
+    const wire: WireError = { name: e.name, message: e.message };
+    if (typeof e.code === "string") wire.code = e.code;
+    if (e.code === "ERR_TERMINAL") {
+      wire.terminal = true;
+      if (typeof e.reason === "string") wire.reason = e.reason;
+    }
+    if (e.stack) wire.stack = e.stack;
+    return wire;
+  }
+  return { name: "Error", message: `non-Error thrown: ${safeString(error)}` };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

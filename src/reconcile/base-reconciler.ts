@@ -1,0 +1,86 @@
+import type { Resource } from "../storage/resource.js";
+import { assertEventType, assertKind, assertUid } from "../codec/names.js";
+import { conditionsOf, setCondition, type ConditionStatus } from "./conditions.js";
+import { internalsOf, recorderOfResource } from "./context.js";
+import { currentContext } from "./current-context.js";
+import { defaultLogger, type Logger } from "./logger.js";
+import type { ReconcileContext, ReconcileRequest, Reconciler, Result } from "./reconciler.js";
+import { resourceClient, type ResourceClient } from "./resource-client.js";
+
+/**
+ * Common reconciler machinery (Fabrica's BaseReconciler). Needs no constructor
+ * arguments: the controller wires logger and client in, and the helpers record
+ * effects on the context, which the controller's main thread applies after the
+ * reconcile returns — so a subclass works unchanged inline or in a worker.
+ */
+export abstract class BaseReconciler<R extends Resource = Resource> implements Reconciler<R> {
+  abstract readonly resourceKind: string;
+  abstract reconcile(ctx: ReconcileContext, resource: R): Promise<Result | void>;
+
+  /** Reads and writes other resources; every call takes the reconcile's ctx. */
+  client: ResourceClient = resourceClient;
+
+  #logger: Logger | undefined;
+
+  /** Inside a reconcile: that reconcile's logger (worker logs reach the controller's logger). */
+  get logger(): Logger {
+    return currentContext()?.logger ?? (this.#logger ??= defaultLogger());
+  }
+
+  set logger(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /**
+   * Writes `resource.status` as it is now, with compare-and-swap on the revision
+   * the reconcile read. On a conflict the key is reconciled again at once; a
+   * status equal to the stored one is not written.
+   */
+  async updateStatus(ctx: ReconcileContext, resource: R): Promise<void> {
+    this.assertOwnResource(ctx, resource, "updateStatus");
+    internalsOf(ctx).effects.recordStatus(resource.status);
+  }
+
+  /** Publishes a CloudEvent of `type` about `resource` (data: a snapshot of it). */
+  async emitEvent(ctx: ReconcileContext, type: string, resource: Resource): Promise<void> {
+    assertEventType(type, "emitEvent type");
+    assertKind(resource.kind, "emitEvent resource.kind");
+    assertUid(resource.uid, "emitEvent resource.uid");
+    internalsOf(ctx).effects.recordEvent({ type, kind: resource.kind, uid: resource.uid, data: resource });
+  }
+
+  /**
+   * Sets a condition on `resource.status.conditions`; `lastTransitionTime`
+   * changes only when the status does. Written by the next updateStatus — or,
+   * if the reconcile ends without one, on its own.
+   */
+  setCondition(resource: R, type: string, status: ConditionStatus, reason: string, message: string): void {
+    const generation = resource.metadata?.generation;
+    setCondition(conditionsOf(resource), type, status, reason, message, generation === undefined ? {} : { observedGeneration: generation });
+    recorderOfResource(resource)?.recordConditionsTouched();
+  }
+
+  /** Reconciles another resource (a dependent) once this reconcile is done. */
+  enqueue(ctx: ReconcileContext, request: ReconcileRequest): void {
+    this.enqueueAfter(ctx, request, 0);
+  }
+
+  enqueueAfter(ctx: ReconcileContext, request: ReconcileRequest, delayMs: number): void {
+    assertKind(request.resourceKind, "request.resourceKind");
+    assertUid(request.resourceUid, "request.resourceUid");
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      throw new RangeError(`enqueueAfter: delay must be a finite number of ms >= 0, got ${delayMs}`);
+    }
+    const enqueue = { kind: request.resourceKind, uid: request.resourceUid, afterMs: delayMs };
+    internalsOf(ctx).effects.recordEnqueue(request.reason === undefined ? enqueue : { ...enqueue, reason: request.reason });
+  }
+
+  private assertOwnResource(ctx: ReconcileContext, resource: Resource, method: string): void {
+    const { resourceKind, resourceUid } = ctx.request;
+    if (resource.kind !== resourceKind || resource.uid !== resourceUid) {
+      throw new TypeError(
+        `${method}: this reconcile is for ${resourceKind}/${resourceUid}, not ${resource.kind}/${resource.uid}; write other resources through this.client`,
+      );
+    }
+  }
+}

@@ -1,0 +1,679 @@
+import { availableParallelism } from "node:os";
+import { dequal } from "dequal";
+import { ValidationError } from "../codec/errors.js";
+import { assertKind, assertUid } from "../codec/names.js";
+import type { CloudEvent } from "../events/cloud-event.js";
+import type { EventBus, Subscription } from "../events/event-bus.js";
+import { newResourceEvent } from "../events/resource-event.js";
+import { ReconcilePool, type BatchFailure } from "../pool/reconcile-pool.js";
+import type { BatchItem, ClientOp, ItemOutcome, WireError } from "../pool/protocol.js";
+import { toWireError } from "../pool/protocol.js";
+import { defaultWorkerFile } from "../pool/worker-file.js";
+import { defaultControllerRateLimiter } from "../queue/default-rate-limiter.js";
+import { RateLimitedWorkQueue } from "../queue/rate-limited-work-queue.js";
+import type { RateLimiter } from "../queue/rate-limiter.js";
+import { ConflictError } from "../storage/errors.js";
+import type { Resource } from "../storage/resource.js";
+import type { Storage } from "../storage/storage.js";
+import { conditionsOf, setCondition, type Condition } from "./conditions.js";
+import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";
+import { HandleState } from "./handle-state.js";
+import { defaultLogger, type Logger } from "./logger.js";
+import type { ReconcileRequest, Reconciler } from "./reconciler.js";
+import { checkReconciler, loadReconcilerModule } from "./reconciler-module.js";
+import { runReconcile } from "./run-reconcile.js";
+import { StorageClient } from "./storage-client.js";
+
+export type Isolation = "worker" | "inline";
+
+export interface ControllerOptions {
+  /** Worker threads (worker isolation) or concurrent batches (inline). Default: CPU count. */
+  workers?: number;
+  /** Where reconcilers registered by URL run. Instances always run inline. Default "worker". */
+  isolation?: Isolation;
+  /** Backoff for failed keys, keyed `kind/uid`. Default: exponential 5 ms .. 1000 s. */
+  rateLimiter?: RateLimiter<string>;
+  /** A reconcile running longer is aborted and retried with backoff. Default 30 000 ms. */
+  reconcileTimeout?: number;
+  /** Most keys sent to a worker in one message; batches shrink when the queue is short. Default 256. */
+  maxBatch?: number;
+  logger?: Logger;
+  /** Lowest level forwarded from workers' loggers. Default "info". */
+  workerLogLevel?: "debug" | "info" | "warn" | "error" | "silent";
+  /** CloudEvents `source` of emitted events. Default "converge". */
+  eventSource?: string;
+  /** Reconcile worker entry file; the built one by default. */
+  workerFile?: string;
+}
+
+export interface RegisterOptions {
+  /** The kind, so a module registered by URL need not be imported on the main thread. */
+  kind?: string;
+  /** Overrides the controller's isolation for a module registered by URL. */
+  isolation?: Isolation;
+}
+
+/** Counters since start; a snapshot. */
+export interface ControllerStats {
+  reconciles: number;
+  succeeded: number;
+  /** Transient failures (thrown errors), retried with backoff. */
+  failed: number;
+  terminal: number;
+  timeouts: number;
+  crashes: number;
+  requeued: number;
+  conflicts: number;
+  statusWrites: number;
+  statusUnchanged: number;
+  eventsEmitted: number;
+  /** Keys skipped because their resource no longer exists. */
+  missing: number;
+  queueDepth: number;
+  processing: number;
+  delayed: number;
+}
+
+interface Registration {
+  kind: string;
+  isolation: Isolation;
+  url?: string;
+  instance?: Reconciler;
+}
+
+/** A key being reconciled, with the resource as it was read (never handed to user code). */
+interface Job {
+  h: number;
+  kind: string;
+  uid: string;
+  loaded: Resource;
+}
+
+const KILL_GRACE_MS = 1_000;
+const TERMINAL_CONDITION = "Reconciled";
+
+/**
+ * Runs reconcilers (Fabrica's reconcile.Controller). The main thread owns the
+ * queue, storage, the bus and every write; reconcilers run in a worker pool
+ * (registered by module URL) or inline, and hand back effects applied here.
+ */
+export class Controller {
+  readonly #bus: EventBus;
+  readonly #storage: Storage;
+  readonly #client: StorageClient;
+  readonly #logger: Logger;
+  readonly #workers: number;
+  readonly #isolation: Isolation;
+  readonly #timeoutMs: number;
+  readonly #maxBatch: number;
+  readonly #workerLogLevel: string;
+  readonly #eventSource: string;
+  readonly #workerFile: string | undefined;
+  readonly #queue: RateLimitedWorkQueue<string>;
+  readonly #state = new HandleState();
+  readonly #kinds = new Map<string, Registration>();
+  readonly #registering = new Set<Promise<void>>();
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #stats = {
+    reconciles: 0, succeeded: 0, failed: 0, terminal: 0, timeouts: 0, crashes: 0, requeued: 0,
+    conflicts: 0, statusWrites: 0, statusUnchanged: 0, eventsEmitted: 0, missing: 0,
+  };
+  #pool: ReconcilePool | undefined;
+  #phase: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
+  #watchAbort = new AbortController();
+  #watchDone: Promise<void> | undefined;
+  #subscription: Subscription | undefined;
+  #dispatchDone: Promise<void> | undefined;
+  #slots = 0;
+  #slotFreed: (() => void) | undefined;
+
+  constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
+    this.#bus = bus;
+    this.#storage = storage;
+    this.#client = new StorageClient(storage);
+    this.#logger = options.logger ?? defaultLogger();
+    this.#workers = positiveInteger(options.workers ?? availableParallelism(), "options.workers");
+    this.#isolation = options.isolation ?? "worker";
+    if (this.#isolation !== "worker" && this.#isolation !== "inline") {
+      throw new ValidationError("options.isolation", `must be "worker" or "inline", got ${JSON.stringify(options.isolation)}`);
+    }
+    this.#timeoutMs = positiveInteger(options.reconcileTimeout ?? 30_000, "options.reconcileTimeout");
+    this.#maxBatch = positiveInteger(options.maxBatch ?? 256, "options.maxBatch");
+    this.#workerLogLevel = options.workerLogLevel ?? "info";
+    this.#eventSource = options.eventSource ?? "converge";
+    this.#workerFile = options.workerFile;
+    // Keys stay interned: they are the fleet's resources, and a retained handle
+    // keeps re-adds hash-free and HandleState valid.
+    this.#queue = new RateLimitedWorkQueue<string>(options.rateLimiter ?? defaultControllerRateLimiter<string>(), { retainKeys: true });
+  }
+
+  /**
+   * Registers a reconciler: an instance (runs inline) or the URL of a module whose
+   * default export is the reconciler class (runs in the worker pool, or inline
+   * with `isolation: "inline"`). Before start only; start waits for it.
+   */
+  registerReconciler(reconciler: Reconciler | URL | string, options: RegisterOptions = {}): Promise<void> {
+    if (this.#phase !== "new") {
+      return Promise.reject(new ControllerStateError("registerReconciler: register every reconciler before start()"));
+    }
+    const registering = this.#register(reconciler, options);
+    this.#registering.add(registering);
+    void registering.catch(() => {}).finally(() => this.#registering.delete(registering));
+    return registering;
+  }
+
+  async #register(reconciler: Reconciler | URL | string, options: RegisterOptions): Promise<void> {
+    let registration: Registration;
+    if (typeof reconciler === "string" || reconciler instanceof URL) {
+      const url = String(reconciler);
+      const isolation = options.isolation ?? this.#isolation;
+      if (isolation === "inline" || options.kind === undefined) {
+        const instance = await loadReconcilerModule(url);
+        if (options.kind !== undefined && options.kind !== instance.resourceKind) {
+          throw new RegistrationError(`${url}: options.kind ${options.kind} differs from its resourceKind ${instance.resourceKind}`);
+        }
+        registration = isolation === "inline"
+          ? { kind: instance.resourceKind, isolation, instance }
+          : { kind: instance.resourceKind, isolation, url };
+        if (isolation === "inline") this.#wire(instance);
+      } else {
+        registration = { kind: assertKind(options.kind, "options.kind"), isolation, url };
+      }
+    } else {
+      const instance = checkReconciler(reconciler, "registerReconciler argument");
+      this.#wire(instance);
+      registration = { kind: instance.resourceKind, isolation: "inline", instance };
+    }
+    if (this.#kinds.has(registration.kind)) {
+      throw new RegistrationError(`a reconciler for kind ${registration.kind} is registered already`);
+    }
+    this.#kinds.set(registration.kind, registration);
+    this.#logger.info(`Registered reconciler for ${registration.kind}`);
+  }
+
+  #wire(instance: Reconciler): void {
+    const target = instance as { logger?: Logger };
+    if ("logger" in target) target.logger = this.#logger;
+  }
+
+  /**
+   * Starts reconciling: watches storage (the informer) and the bus, then lists
+   * every registered kind and enqueues it all, so nothing written while the
+   * controller was down is missed.
+   */
+  async start(): Promise<void> {
+    if (this.#phase !== "new") throw new ControllerStateError(`start: the controller is ${this.#phase}; a controller starts once`);
+    this.#phase = "starting";
+    await Promise.all(this.#registering);
+    if (this.#kinds.size === 0) this.#logger.warn("Starting a controller with no reconciler registered");
+    if ([...this.#kinds.values()].some((r) => r.isolation === "worker")) {
+      this.#pool = new ReconcilePool({
+        filename: this.#workerFile ?? defaultWorkerFile(),
+        threads: this.#workers,
+        concurrentTasksPerWorker: 2,
+        onError: (error) => this.#logger.error("reconcile pool error:", error),
+      });
+    }
+    this.#logger.info(`Starting reconciliation controller with ${this.#workers} workers`);
+    await this.#bus.start();
+    // Watch before listing: a change between the two is seen twice, never missed.
+    const changes = this.#storage.watch(undefined, { signal: this.#watchAbort.signal });
+    this.#watchDone = this.#watchLoop(changes);
+    this.#subscription = await this.#bus.subscribe("**", (event) => this.#onEvent(event));
+    for (const kind of this.#kinds.keys()) {
+      for (const uid of await this.#storage.list(kind)) this.#add(kind, uid, "initial list");
+    }
+    this.#phase = "running";
+    this.#dispatchDone = this.#dispatchLoop();
+  }
+
+  /**
+   * Drains: reconciles in flight finish and their effects are applied; nothing
+   * new starts. Queued keys are not lost — they are in storage, and the next
+   * start lists them again.
+   */
+  async stop(): Promise<void> {
+    if (this.#phase === "new") {
+      this.#phase = "stopped";
+      return;
+    }
+    if (this.#phase === "stopping" || this.#phase === "stopped") return this.#stopped();
+    while (this.#phase === "starting") await nextTurn();
+    this.#phase = "stopping";
+    this.#watchAbort.abort();
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    await subscription?.unsubscribe().catch((error) => this.#logger.warn("unsubscribe failed:", error));
+    this.#queue.shutDown();
+    this.#slotFreed?.();
+    await this.#dispatchDone;
+    await Promise.all(this.#inflight);
+    await this.#watchDone;
+    await this.#pool?.close();
+    this.#phase = "stopped";
+    this.#logger.info("Stopped reconciliation controller");
+  }
+
+  async #stopped(): Promise<void> {
+    while (this.#phase !== "stopped") await nextTurn();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** Reconciles `request` as soon as a worker is free (Fabrica's Enqueue). */
+  enqueue(request: ReconcileRequest): void {
+    this.enqueueAfter(request, 0);
+  }
+
+  /** Reconciles `request` after `delayMs`; the earliest pending time wins. */
+  enqueueAfter(request: ReconcileRequest, delayMs: number): void {
+    const kind = assertKind(request?.resourceKind, "request.resourceKind");
+    const uid = assertUid(request.resourceUid, "request.resourceUid");
+    if (!this.#kinds.has(kind)) {
+      throw new ValidationError("request.resourceKind", `no reconciler is registered for kind ${kind}`);
+    }
+    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) {
+      throw new ValidationError("delayMs", `must be a finite number of ms >= 0, got ${String(delayMs)}`);
+    }
+    this.#add(kind, uid, request.reason, delayMs);
+  }
+
+  /**
+   * Resolves once nothing is queued or being reconciled (delayed keys, such as
+   * periodic requeues, do not count). Lets watch and bus deliveries land first.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      await nextTurn();
+      if (this.#isIdle()) {
+        await nextTurn();
+        if (this.#isIdle()) return;
+      }
+      await this.#queue.whenIdle();
+    }
+  }
+
+  stats(): ControllerStats {
+    return {
+      ...this.#stats,
+      queueDepth: this.#queue.len(),
+      processing: this.#queue.processing(),
+      delayed: this.#queue.delayed(),
+    };
+  }
+
+  /** The registered kinds. */
+  kinds(): string[] {
+    return [...this.#kinds.keys()];
+  }
+
+  #isIdle(): boolean {
+    return this.#queue.len() === 0 && this.#queue.processing() === 0;
+  }
+
+  #add(kind: string, uid: string, reason: string | undefined, delayMs = 0): number {
+    const h = this.#queue.handleOf(`${kind}/${uid}`);
+    this.#state.ensure(h);
+    this.#state.reason[h] = reason;
+    if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs);
+    else this.#queue.addHandle(h);
+    return h;
+  }
+
+  #onEvent(event: CloudEvent): void {
+    const kind = event.resourcekind;
+    const uid = event.resourceuid;
+    if (kind === undefined || uid === undefined || !this.#kinds.has(kind)) return;
+    // An event a reconcile emitted about its own resource must not trigger it again.
+    if (event.reconcilekey === `${kind}/${uid}`) return;
+    this.#add(kind, uid, event.type);
+  }
+
+  async #watchLoop(changes: AsyncIterable<{ type: "put" | "delete"; kind: string; uid: string; revision: number }>): Promise<void> {
+    try {
+      for await (const change of changes) {
+        if (!this.#kinds.has(change.kind)) continue;
+        const h = this.#queue.handleOf(`${change.kind}/${change.uid}`);
+        this.#state.ensure(h);
+        if (change.type === "put") {
+          // Our own status write comes back through the watch: not a reason to reconcile.
+          if (this.#state.writing[h] === 1) {
+            this.#state.seenWhileWriting[h] = Math.min(255, this.#state.seenWhileWriting[h] + 1);
+            this.#state.seenRevision[h] = change.revision;
+            continue;
+          }
+          if (this.#state.lastWritten[h] === change.revision) continue;
+        }
+        this.#state.reason[h] = change.type === "put" ? "storage put" : "storage delete";
+        this.#queue.addHandle(h);
+      }
+    } catch (error) {
+      if (!this.#watchAbort.signal.aborted) this.#logger.error("storage watch ended with an error:", error);
+    }
+  }
+
+  async #dispatchLoop(): Promise<void> {
+    const perSlot = this.#pool ? 2 : 1;
+    const maxSlots = this.#workers * perSlot;
+    for (;;) {
+      while (this.#slots >= maxSlots && this.#phase === "running") {
+        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+      }
+      const first = await this.#queue.getHandle();
+      if (first === undefined) return;
+      if (this.#phase !== "running") {
+        // Shutting down: queued keys are not started (they are still in storage).
+        this.#queue.doneHandle(first);
+        continue;
+      }
+      const size = Math.min(this.#maxBatch, Math.max(1, Math.ceil((this.#queue.len() + 1) / this.#workers)));
+      const handles = [first];
+      while (handles.length < size) {
+        const h = this.#queue.tryGetHandle();
+        if (h < 0) break;
+        handles.push(h);
+      }
+      this.#slots++;
+      const batch = this.#runBatch(handles).finally(() => {
+        this.#slots--;
+        this.#inflight.delete(batch);
+        const freed = this.#slotFreed;
+        this.#slotFreed = undefined;
+        freed?.();
+      });
+      this.#inflight.add(batch);
+    }
+  }
+
+  async #runBatch(handles: number[]): Promise<void> {
+    const jobs: Job[] = [];
+    await Promise.all(
+      handles.map(async (h) => {
+        const key = this.#queue.keyOf(h);
+        const slash = key.indexOf("/");
+        const kind = key.slice(0, slash);
+        const uid = key.slice(slash + 1);
+        let loaded: Resource | undefined;
+        try {
+          loaded = await this.#storage.load(kind, uid);
+        } catch (error) {
+          this.#logger.error(`${key}: loading failed, will retry:`, error);
+          this.#retry(h, key);
+          this.#queue.doneHandle(h);
+          return;
+        }
+        if (loaded === undefined) {
+          this.#stats.missing++;
+          this.#forget(h, key);
+          this.#queue.doneHandle(h);
+          // A deleted resource gives its handle back, unless it is wanted again already.
+          if (this.#queue.release(key)) this.#state.reset(h);
+          return;
+        }
+        jobs.push({ h, kind, uid, loaded });
+      }),
+    );
+    const inline: Job[] = [];
+    const pooled: Job[] = [];
+    for (const job of jobs) {
+      const registration = this.#kinds.get(job.kind);
+      if (registration?.isolation === "worker") pooled.push(job);
+      else inline.push(job);
+    }
+    await Promise.all([this.#runInline(inline), this.#runPooled(pooled)]);
+  }
+
+  #item(job: Job, resource: unknown): BatchItem {
+    const reason = this.#state.reason[job.h];
+    const attempt = this.#state.failed[job.h] === 1 ? this.#queue.numRequeues(`${job.kind}/${job.uid}`) + 1 : 1;
+    return reason === undefined
+      ? { h: job.h, kind: job.kind, uid: job.uid, attempt, resource }
+      : { h: job.h, kind: job.kind, uid: job.uid, attempt, reason, resource };
+  }
+
+  async #runInline(jobs: Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const aborts = jobs.map(() => new AbortController());
+    const timer = setTimeout(() => {
+      jobs.forEach((job, i) => aborts[i].abort(new ReconcileTimeoutError(`${job.kind}/${job.uid}`, this.#timeoutMs)));
+    }, this.#timeoutMs);
+    const call = (op: ClientOp, args: unknown[]) => this.#clientCall(op, args);
+    try {
+      await Promise.all(
+        jobs.map(async (job, i) => {
+          const reconciler = this.#kinds.get(job.kind)!.instance!;
+          // The reconcile may mutate its copy; `loaded` stays as read, for CAS and diffing.
+          const item = this.#item(job, structuredClone(job.loaded));
+          const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: aborts[i].signal, call });
+          await this.#complete(job, outcome);
+        }),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #runPooled(jobs: Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const open = new Map<number, Job>();
+    const modules: Record<string, string> = {};
+    const items = jobs.map((job) => {
+      open.set(job.h, job);
+      modules[job.kind] ??= this.#kinds.get(job.kind)!.url!;
+      return this.#item(job, job.loaded);
+    });
+    const completing: Promise<void>[] = [];
+    const failure: BatchFailure | undefined = await this.#pool!.runBatch(
+      { modules, items, timeoutMs: this.#timeoutMs, logLevel: this.#workerLogLevel, killAfterMs: this.#timeoutMs + KILL_GRACE_MS },
+      {
+        onOutcomes: (outcomes) => {
+          for (const outcome of outcomes) {
+            const job = open.get(outcome.h);
+            if (!job) continue;
+            open.delete(outcome.h);
+            completing.push(this.#complete(job, outcome));
+          }
+        },
+        onLog: (level, message, args) => this.#logger[level](message, ...args),
+        onCall: (op, args) => this.#clientCall(op, args),
+      },
+    );
+    if (failure) {
+      // Every key the dead worker had not finished is retried with backoff: none is lost.
+      for (const job of open.values()) {
+        const key = `${job.kind}/${job.uid}`;
+        const error = failure.killed ? new ReconcileTimeoutError(key, this.#timeoutMs) : new WorkerCrashError(key, failure.error);
+        completing.push(this.#complete(job, { h: job.h, ms: 0, error: toWireError(error) }));
+      }
+      open.clear();
+      if (!failure.killed) this.#logger.error("reconcile worker died; its unfinished keys will be retried:", failure.error);
+    }
+    await Promise.all(completing);
+  }
+
+  /** Applies one reconcile's effects and result, then releases its key. Never throws. */
+  async #complete(job: Job, outcome: ItemOutcome): Promise<void> {
+    const { h, kind, uid } = job;
+    const key = `${kind}/${uid}`;
+    let error: WireError | undefined = outcome.error;
+    let conflict = false;
+    try {
+      this.#stats.reconciles++;
+      const status = this.#nextStatus(job, outcome);
+      if (status !== undefined) {
+        const written = await this.#writeStatus(job, status.value);
+        if (written === "conflict") conflict = true;
+        else if (written instanceof Error) error ??= toWireError(written);
+      }
+      for (const event of outcome.effects?.events ?? []) {
+        try {
+          const emitted = newResourceEvent(event.type, event.kind, event.uid, event.data, { source: this.#eventSource });
+          emitted.reconcilekey = key;
+          await this.#bus.publish(emitted);
+          this.#stats.eventsEmitted++;
+          this.#logger.info(`Emitted event ${event.type} for ${event.kind}/${event.uid}`);
+        } catch (publishError) {
+          this.#logger.error(`${key}: publishing ${event.type} failed, will retry the reconcile:`, publishError);
+          error ??= toWireError(publishError);
+        }
+      }
+      for (const enqueue of outcome.effects?.enqueues ?? []) {
+        if (!this.#kinds.has(enqueue.kind)) {
+          this.#logger.warn(`${key}: enqueue of ${enqueue.kind}/${enqueue.uid} ignored: no reconciler for kind ${enqueue.kind}`);
+          continue;
+        }
+        this.#add(enqueue.kind, enqueue.uid, enqueue.reason ?? `enqueued by ${key}`, enqueue.afterMs);
+      }
+      this.#settle(h, key, outcome, error, conflict);
+    } catch (unexpected) {
+      this.#logger.error(`${key}: applying the reconcile's outcome failed, will retry:`, unexpected);
+      this.#retry(h, key);
+    } finally {
+      this.#queue.doneHandle(h);
+    }
+  }
+
+  /** The status to write, or undefined when nothing asks for a write. */
+  #nextStatus(job: Job, outcome: ItemOutcome): { value: unknown } | undefined {
+    const effects = outcome.effects;
+    const loaded = job.loaded.status;
+    let value: unknown;
+    if (effects?.status) value = effects.status.value;
+    else if (effects?.conditions) value = { ...(isObject(loaded) ? loaded : {}), conditions: effects.conditions };
+    else if (outcome.error?.terminal || hasFalseReconciled(loaded)) value = loaded === undefined ? undefined : structuredClone(loaded);
+    else return undefined;
+    if (outcome.error?.terminal) {
+      value = withCondition(value, job, "False", outcome.error.reason ?? "TerminalError", outcome.error.message);
+    } else if (!outcome.error && hasFalseReconciled(value)) {
+      value = withCondition(value, job, "True", "Succeeded", "reconciled");
+    }
+    return { value };
+  }
+
+  async #writeStatus(job: Job, status: unknown): Promise<"written" | "unchanged" | "conflict" | Error> {
+    const { h, loaded } = job;
+    if (dequal(status, loaded.status)) {
+      this.#stats.statusUnchanged++;
+      return "unchanged";
+    }
+    const next: Resource = { ...loaded, status };
+    if (status === undefined) delete next.status;
+    this.#state.writing[h] = 1;
+    this.#state.seenWhileWriting[h] = 0;
+    try {
+      const revision = await this.#storage.save(job.kind, job.uid, next, { expectedRevision: loaded.metadata?.revision ?? 0 });
+      this.#state.lastWritten[h] = revision;
+      this.#stats.statusWrites++;
+      // A put seen during the write that is not our own is a real change.
+      const seen = this.#state.seenWhileWriting[h];
+      if (seen > 1 || (seen === 1 && this.#state.seenRevision[h] !== revision)) this.#queue.addHandle(h);
+      return "written";
+    } catch (error) {
+      if (this.#state.seenWhileWriting[h] > 0) this.#queue.addHandle(h);
+      if (error instanceof ConflictError) {
+        this.#stats.conflicts++;
+        return "conflict";
+      }
+      this.#logger.error(`${job.kind}/${job.uid}: status write failed, will retry:`, error);
+      return error instanceof Error ? error : new Error(String(error));
+    } finally {
+      this.#state.writing[h] = 0;
+    }
+  }
+
+  /** Result handling, controller-runtime's rules. */
+  #settle(h: number, key: string, outcome: ItemOutcome, error: WireError | undefined, conflict: boolean): void {
+    if (conflict) {
+      // The resource changed under the reconcile: run it again now, on fresh data, without backoff.
+      this.#queue.addHandle(h);
+      return;
+    }
+    if (error) {
+      if (error.terminal) {
+        this.#stats.terminal++;
+        this.#forget(h, key);
+        this.#logger.error(`${key}: terminal error, not retried until it changes: ${error.message}`);
+        return;
+      }
+      if (error.code === "ERR_RECONCILE_TIMEOUT") this.#stats.timeouts++;
+      else if (error.code === "ERR_WORKER_CRASH") this.#stats.crashes++;
+      else this.#stats.failed++;
+      this.#logger.warn(`${key}: reconcile failed (attempt ${this.#attempt(h, key)}), retrying with backoff: ${error.message}`);
+      this.#retry(h, key);
+      return;
+    }
+    this.#stats.succeeded++;
+    if (outcome.requeueAfter !== undefined && outcome.requeueAfter > 0) {
+      this.#forget(h, key);
+      this.#stats.requeued++;
+      this.#queue.addAfterHandle(h, outcome.requeueAfter);
+    } else if (outcome.requeue) {
+      this.#stats.requeued++;
+      this.#retry(h, key);
+    } else {
+      this.#forget(h, key);
+    }
+  }
+
+  #attempt(h: number, key: string): number {
+    return this.#state.failed[h] === 1 ? this.#queue.numRequeues(key) + 1 : 1;
+  }
+
+  #retry(h: number, key: string): void {
+    this.#state.failed[h] = 1;
+    this.#queue.addRateLimited(key);
+  }
+
+  #forget(h: number, key: string): void {
+    if (this.#state.failed[h] === 0) return;
+    this.#state.failed[h] = 0;
+    this.#queue.forget(key);
+  }
+
+  async #clientCall(op: ClientOp, args: unknown[]): Promise<unknown> {
+    switch (op) {
+      case "get":
+        return this.#client.get(String(args[0]), String(args[1]));
+      case "list":
+        return this.#client.list(String(args[0]));
+      case "create":
+        return this.#client.create(args[0] as Resource);
+      case "update":
+        return this.#client.update(args[0] as Resource);
+      case "delete":
+        return this.#client.delete(String(args[0]), String(args[1]));
+      default:
+        throw new ValidationError("client op", `unknown operation ${JSON.stringify(op)}`);
+    }
+  }
+}
+
+function positiveInteger(value: unknown, path: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new ValidationError(path, `must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function hasFalseReconciled(status: unknown): boolean {
+  const conditions = isObject(status) ? status.conditions : undefined;
+  return Array.isArray(conditions) && conditions.some((c: Condition) => c?.type === TERMINAL_CONDITION && c.status === "False");
+}
+
+function withCondition(status: unknown, job: Job, value: "True" | "False", reason: string, message: string): unknown {
+  const holder = { kind: job.kind, uid: job.uid, status: isObject(status) ? { ...status } : {} };
+  if (Array.isArray(holder.status.conditions)) holder.status.conditions = [...holder.status.conditions];
+  const generation = job.loaded.metadata?.generation;
+  setCondition(conditionsOf(holder), TERMINAL_CONDITION, value, reason, message, generation === undefined ? {} : { observedGeneration: generation });
+  return holder.status;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}

@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Controller, InMemoryEventBus, InMemoryStorage, silentLogger } from "../../src/index.js";
+import type { ChaosMode, ChaosResource } from "../fixtures/chaos-reconciler.js";
+import { distUrl, untilAll } from "../helpers/converged.js";
+
+const CHAOS = distUrl("test/fixtures/chaos-reconciler.js");
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(options: ConstructorParameters<typeof Controller>[2] = {}) {
+  const bus = new InMemoryEventBus();
+  const storage = new InMemoryStorage();
+  const controller = new Controller(bus, storage, { workers: 2, logger: silentLogger, ...options });
+  await controller.registerReconciler(CHAOS);
+  cleanups.push(async () => {
+    await controller.stop();
+    await bus.close();
+    await storage.close();
+  });
+  return { storage, controller };
+}
+
+async function create(storage: InMemoryStorage, uid: string, mode: ChaosMode, extra: Partial<ChaosResource["spec"]> = {}) {
+  const resource: ChaosResource = { kind: "Chaos", uid, spec: { mode, ...extra } };
+  await storage.save("Chaos", uid, resource);
+}
+
+const isDone = (r: ChaosResource) => r.status?.done === true;
+
+describe("worker isolation", () => {
+  it("recovers from a worker that exits, one that dies of an uncaught error, one spinning forever and one ignoring abort; every key converges", async () => {
+    const { storage, controller } = await setup({ reconcileTimeout: 300 });
+    const uids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const uid = `ok-${i}`;
+      uids.push(uid);
+      await create(storage, uid, "ok");
+    }
+    for (const mode of ["exit", "async-throw", "cpu-hang", "ignore-abort", "honour-abort"] as const) {
+      uids.push(mode);
+      await create(storage, mode, mode);
+    }
+    await controller.start();
+    await untilAll<ChaosResource>(storage, "Chaos", uids, isDone, 25_000);
+    const stats = controller.stats();
+    expect(stats.crashes).toBeGreaterThanOrEqual(2);
+    expect(stats.timeouts).toBeGreaterThanOrEqual(3);
+    for (const mode of ["exit", "async-throw", "cpu-hang", "ignore-abort", "honour-abort"]) {
+      const stored = (await storage.load("Chaos", mode)) as ChaosResource;
+      expect(stored.status?.attempts, mode).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it("never runs one key in two workers at once (start/end log across threads)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "converge-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const log = join(dir, "runs.log");
+    const { storage, controller } = await setup({ workers: 4, maxBatch: 3 });
+    const uids = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    for (const uid of uids) await create(storage, uid, "ok", { log, work: 3 });
+    await controller.start();
+    for (let i = 0; i < 1000; i++) {
+      controller.enqueue({ resourceKind: "Chaos", resourceUid: uids[i % uids.length] });
+      if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await controller.idle();
+    const running = new Set<string>();
+    let starts = 0;
+    for (const line of readFileSync(log, "utf8").trim().split("\n")) {
+      const [what, uid] = line.split(" ");
+      if (what === "start") {
+        expect(running.has(uid), `${uid} started while running`).toBe(false);
+        running.add(uid);
+        starts++;
+      } else {
+        running.delete(uid);
+      }
+    }
+    expect(running.size).toBe(0);
+    expect(starts).toBeGreaterThan(uids.length);
+  });
+});

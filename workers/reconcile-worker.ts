@@ -1,0 +1,166 @@
+// Piscina entry point: runs one batch of reconciles. Reconciler code is the only
+// thing that runs here; every write is an effect the main thread applies.
+import type { MessagePort as NodeMessagePort } from "node:worker_threads";
+import type {
+  BatchItem,
+  BatchReturn,
+  BatchTask,
+  ClientOp,
+  ItemOutcome,
+  MainMessage,
+  WireError,
+  WorkerMessage,
+} from "../src/pool/protocol.js";
+import { ReconcileTimeoutError } from "../src/reconcile/errors.js";
+import { LOG_LEVELS, type Logger, type LogLevel } from "../src/reconcile/logger.js";
+import type { Reconciler } from "../src/reconcile/reconciler.js";
+import { loadReconcilerModule } from "../src/reconcile/reconciler-module.js";
+import { runReconcile } from "../src/reconcile/run-reconcile.js";
+
+const modules = new Map<string, Promise<Reconciler>>();
+
+function reconcilerAt(url: string): Promise<Reconciler> {
+  let loading = modules.get(url);
+  if (!loading) {
+    loading = loadReconcilerModule(url);
+    // A failed import is retried by the next batch, not cached forever.
+    loading.catch(() => modules.delete(url));
+    modules.set(url, loading);
+  }
+  return loading;
+}
+
+export default async function reconcileBatch(task: BatchTask): Promise<BatchReturn> {
+  const session = new BatchSession(task.port, task.logLevel);
+  const aborts = task.items.map(() => new AbortController());
+  const timer = setTimeout(() => {
+    task.items.forEach((item, i) => aborts[i].abort(new ReconcileTimeoutError(`${item.kind}/${item.uid}`, task.timeoutMs)));
+  }, task.timeoutMs);
+  try {
+    await Promise.all(
+      task.items.map(async (item, i) => {
+        const outcome = await runItem(task, item, aborts[i].signal, session);
+        aborts[i] = DONE;
+        session.finish(outcome, task.items.length);
+      }),
+    );
+    return session.end();
+  } finally {
+    clearTimeout(timer);
+    session.close();
+  }
+}
+
+// Swapped in for a finished item's controller so the timeout aborts nothing twice.
+const DONE = new AbortController();
+
+async function runItem(task: BatchTask, item: BatchItem, signal: AbortSignal, session: BatchSession): Promise<ItemOutcome> {
+  const url = task.modules[item.kind];
+  if (url === undefined) {
+    return { h: item.h, ms: 0, error: { name: "RegistrationError", code: "ERR_REGISTRATION", message: `no reconciler module for kind ${item.kind}` } };
+  }
+  let reconciler: Reconciler;
+  try {
+    reconciler = await reconcilerAt(url);
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    return { h: item.h, ms: 0, error: { name: e.name, message: e.message, code: e.code ?? "ERR_REGISTRATION" } };
+  }
+  return runReconcile(reconciler, item, { logger: session.logger, signal, call: session.call });
+}
+
+class RemoteError extends Error {
+  readonly code: string | undefined;
+  constructor(wire: WireError) {
+    super(wire.message);
+    this.name = wire.name;
+    this.code = wire.code;
+  }
+}
+
+/** The worker side of one batch's port. */
+class BatchSession {
+  readonly logger: Logger;
+  #pending: ItemOutcome[] = [];
+  #finished = 0;
+  #posted = 0;
+  #flushScheduled = false;
+  #nextCall = 1;
+  #calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  #listening = false;
+
+  constructor(
+    private readonly port: NodeMessagePort,
+    logLevel: string,
+  ) {
+    const min = Math.max(0, LOG_LEVELS.indexOf(logLevel as LogLevel));
+    const at = (level: "debug" | "info" | "warn" | "error") =>
+      LOG_LEVELS.indexOf(level) < min
+        ? () => {}
+        : (message: string, ...args: unknown[]) => this.post({ t: "log", level, message: String(message), args: args.map(cloneable) });
+    this.logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  }
+
+  readonly call = (op: ClientOp, args: unknown[]): Promise<unknown> => {
+    if (!this.#listening) {
+      this.#listening = true;
+      this.port.on("message", (message: MainMessage) => {
+        const waiting = this.#calls.get(message.id);
+        if (!waiting) return;
+        this.#calls.delete(message.id);
+        if (message.ok) waiting.resolve(message.value);
+        else waiting.reject(new RemoteError(message.error));
+      });
+    }
+    const id = this.#nextCall++;
+    return new Promise((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject });
+      this.post({ t: "call", id, op, args });
+    });
+  };
+
+  /** Outcomes finishing in the same turn share one message; the last ones ride on the return value. */
+  finish(outcome: ItemOutcome, total: number): void {
+    this.#pending.push(outcome);
+    this.#finished++;
+    if (this.#finished < total && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0) return;
+    const outcomes = this.#pending;
+    this.#pending = [];
+    this.post({ t: "outcomes", outcomes });
+  }
+
+  end(): BatchReturn {
+    const outcomes = this.#pending;
+    this.#pending = [];
+    return { outcomes, posted: this.#posted };
+  }
+
+  close(): void {
+    for (const { reject } of this.#calls.values()) reject(new Error("batch ended"));
+    this.#calls.clear();
+    this.port.close();
+  }
+
+  private post(message: WorkerMessage): void {
+    this.#posted++;
+    this.port.postMessage(message);
+  }
+}
+
+function cloneable(arg: unknown): unknown {
+  if (arg instanceof Error) return arg.message;
+  if (arg === null || typeof arg !== "object") return typeof arg === "function" || typeof arg === "symbol" ? String(arg) : arg;
+  try {
+    return structuredClone(arg);
+  } catch {
+    return String(arg);
+  }
+}
