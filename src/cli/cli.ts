@@ -1,0 +1,95 @@
+import { availableParallelism } from "node:os";
+import { processIO, type CliIO } from "./cli-io.js";
+import { runDemo } from "./demo.js";
+import { parseDemoArgs } from "./demo-options.js";
+import { demoSucceeded, formatDemoSummary } from "./demo-summary.js";
+import { UsageError } from "./usage-error.js";
+
+/** Exit statuses of `converge`. */
+export const EXIT_OK = 0;
+/** The command ran and did not succeed (a demo with devices left unconverged), or failed. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+/** Stopped by Ctrl-C (128 + SIGINT), after printing what it did. */
+export const EXIT_INTERRUPTED = 130;
+
+export interface CliOptions {
+  /** Ends a running command early (Ctrl-C); it still reports what it did. */
+  signal?: AbortSignal;
+}
+
+const USAGE = `Usage: converge <command> [flags]
+
+Commands:
+  demo    drive a fleet of simulated devices to their desired state and print a summary
+  help    show this help (\`converge help demo\` for the demo's flags)
+`;
+
+function demoUsage(): string {
+  return `Usage: converge demo [flags]
+
+Creates simulated devices (kind Device, desired "running", actual "stopped") in
+in-memory storage and lets a reconciler drive each one to its desired state,
+failing on purpose now and then. Once a device converges, some get their desired
+state flipped to "stopped" and must converge again. Prints live progress, then a
+summary with latencies from a desired state being set to it being reached.
+
+Flags:
+  --devices N       devices to create, 1..1000000 (default 10000)
+  --fail-rate P     probability 0..1 that acting on a device fails; it is retried with backoff (default 0.05)
+  --isolation MODE  worker: reconcile in worker threads; inline: on the main thread (default worker)
+  --workers N       worker threads, or concurrent batches inline (default: the CPU count, ${availableParallelism()})
+  --timeout S       give up after S seconds (default 300)
+  --changes F       fraction 0..1 of devices whose desired state is flipped once after converging (default 0.1)
+  -q, --quiet       no live progress, only the summary
+  -h, --help        show this help
+
+Exit status: 0 when every device converged, 1 when some did not, 2 on a usage error,
+130 when interrupted (Ctrl-C; the summary is still printed).
+`;
+}
+
+/**
+ * The `converge` command: `args` are the arguments after the program name.
+ * Resolves with the exit status; never calls process.exit, so a handle left
+ * open would show as a process that does not end.
+ */
+export async function runCli(args: readonly string[], io: CliIO = processIO(), options: CliOptions = {}): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "demo":
+        return await demo(rest, io, options);
+      case "help":
+      case "--help":
+      case "-h":
+        if (command === "help" && rest[0] === "demo") io.stdout.write(demoUsage());
+        else io.stdout.write(USAGE);
+        return EXIT_OK;
+      case undefined:
+        throw new UsageError(undefined, "a command is required");
+      default:
+        throw new UsageError(undefined, `unknown command ${JSON.stringify(command)}; the commands are: demo, help`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const help = command === "demo" ? "converge demo --help" : "converge help";
+      io.stderr.write(`converge: ${error.message}\nRun \`${help}\` for usage.\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(`converge ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+async function demo(args: readonly string[], io: CliIO, options: CliOptions): Promise<number> {
+  const parsed = parseDemoArgs(args);
+  if (parsed.help) {
+    io.stdout.write(demoUsage());
+    return EXIT_OK;
+  }
+  const summary = await runDemo({ ...parsed.options, signal: options.signal }, io);
+  io.stdout.write(formatDemoSummary(summary, parsed.options.timeoutMs));
+  if (demoSucceeded(summary)) return EXIT_OK;
+  return summary.outcome === "interrupted" ? EXIT_INTERRUPTED : EXIT_FAILURE;
+}

@@ -1,0 +1,202 @@
+import { existsSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { setImmediate as nextLoopTurn } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { InMemoryEventBus } from "../events/in-memory-event-bus.js";
+import { Controller } from "../reconcile/controller.js";
+import { RegistrationError } from "../reconcile/errors.js";
+import { StorageClient } from "../reconcile/storage-client.js";
+import { ConflictError } from "../storage/errors.js";
+import { InMemoryStorage } from "../storage/in-memory-storage.js";
+import { CappedLogger } from "./capped-logger.js";
+import { processIO, type CliIO } from "./cli-io.js";
+import { DEMO_DEVICE_KIND, FAIL_RATE_ENV, type DemoDevice, type DeviceState } from "./demo-device-reconciler.js";
+import { resolveDemoOptions, type DemoOptions } from "./demo-options.js";
+import type { DemoOutcome, DemoSummary } from "./demo-summary.js";
+import { FleetTracker } from "./fleet-tracker.js";
+import { ProgressReporter } from "./progress-reporter.js";
+
+/** Devices created between turns of the event loop, so progress, workers and the watch keep up. */
+const CREATE_CHUNK = 1_024;
+/** A flip that keeps conflicting with status writes is given up after this many tries. */
+const FLIP_ATTEMPTS = 10;
+
+export function deviceUid(device: number): string {
+  return `dev-${String(device + 1).padStart(6, "0")}`;
+}
+
+/** The device number of a demo uid, or -1. */
+function deviceIndex(uid: string, size: number): number {
+  const n = Number(uid.slice(4)) - 1;
+  return Number.isInteger(n) && n >= 0 && n < size && uid === deviceUid(n) ? n : -1;
+}
+
+/**
+ * Runs the demo: a fleet of simulated devices on the in-memory bus and
+ * storage, driven to their desired state by the demo's Device reconciler
+ * (in worker threads by default), with some desired states changed once
+ * they converge. Resolves with the summary once every device converged,
+ * the timeout passed or `options.signal` aborted; everything it started is
+ * stopped by then, so the process can exit on its own.
+ */
+export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = processIO()): Promise<DemoSummary> {
+  const opts = resolveDemoOptions(options);
+  const progress = new ProgressReporter(io, () => sample(), opts.quiet ? "off" : io.stdout.isTTY ? "bar" : "lines");
+  const logger = new CappedLogger((line) => progress.printAbove(line));
+  const tracker = new FleetTracker(opts.devices, opts.changes);
+  const storage = new InMemoryStorage();
+  const client = new StorageClient(storage);
+  const bus = new InMemoryEventBus(1_000, 10, { logger });
+  const controller = new Controller(bus, storage, {
+    isolation: opts.isolation,
+    workers: opts.workers,
+    logger,
+    workerLogLevel: "warn",
+  });
+
+  let startedAt = performance.now();
+  let endedAt: number | undefined;
+  const elapsed = () => (endedAt ?? performance.now()) - startedAt;
+  const sample = () => {
+    const stats = controller.stats();
+    return {
+      converged: tracker.converged,
+      total: tracker.size,
+      reconciles: stats.reconciles,
+      retries: stats.failed + stats.timeouts + stats.crashes,
+      elapsedMs: elapsed(),
+    };
+  };
+
+  // The run ends on the first of: all converged, timeout, abort, a broken watch.
+  let finish!: (outcome: DemoOutcome) => void;
+  const ended = new Promise<DemoOutcome>((resolve) => {
+    finish = (outcome) => {
+      endedAt ??= performance.now();
+      resolve(outcome);
+    };
+  });
+  const onAbort = () => finish("interrupted");
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  if (opts.signal?.aborted) finish("interrupted");
+
+  let changesMade = 0;
+  const flips = new Set<Promise<void>>();
+  const flip = async (uid: string, desired: DeviceState): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const current = await client.get(DEMO_DEVICE_KIND, uid);
+      if (current === undefined) {
+        logger.error(`${DEMO_DEVICE_KIND}/${uid}: vanished before its desired state could be changed`);
+        finish("error");
+        return;
+      }
+      try {
+        // update() bumps metadata.generation: the reconciler sees a new spec.
+        await client.update({ ...current, spec: { ...(current.spec as object), desired } });
+        changesMade++;
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt === FLIP_ATTEMPTS) {
+          // That device can never reach the desired state the demo planned for it.
+          logger.error(`${DEMO_DEVICE_KIND}/${uid}: changing its desired state failed:`, error);
+          finish("error");
+          return;
+        }
+      }
+    }
+  };
+
+  // Storage is the informer here too: every stored copy says whether a device reached its desired state.
+  const watchAbort = new AbortController();
+  const changes = storage.watch(DEMO_DEVICE_KIND, { signal: watchAbort.signal });
+  const watching = (async () => {
+    for await (const change of changes) {
+      if (change.type !== "put") continue;
+      const device = deviceIndex(change.uid, tracker.size);
+      if (device < 0) continue;
+      const value = change.value as DemoDevice;
+      const seen = tracker.observe(device, value.spec?.desired, value.status?.state, performance.now());
+      if (seen === "flip") {
+        const flipping = flip(change.uid, tracker.desiredOf(device)).finally(() => flips.delete(flipping));
+        flips.add(flipping);
+      } else if (seen === "converged" && tracker.done) {
+        finish("converged");
+      }
+    }
+  })().catch((error: unknown) => {
+    logger.error("watching the fleet failed:", error);
+    finish("error");
+  });
+
+  const previousFailRate = process.env[FAIL_RATE_ENV];
+  // Before start: worker threads copy the environment when they are created.
+  process.env[FAIL_RATE_ENV] = String(opts.failRate);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let outcome: DemoOutcome;
+  try {
+    await controller.registerReconciler(demoReconcilerUrl());
+    await controller.start();
+    startedAt = performance.now();
+    timer = setTimeout(() => finish("timeout"), opts.timeoutMs);
+    progress.start();
+    let stopCreating = false;
+    void ended.then(() => (stopCreating = true));
+    for (let device = 0; device < opts.devices && !stopCreating; device++) {
+      tracker.setDesired(device, "running", performance.now());
+      await client.create({ kind: DEMO_DEVICE_KIND, uid: deviceUid(device), spec: { desired: "running" }, status: { state: "stopped" } });
+      if (device % CREATE_CHUNK === CREATE_CHUNK - 1) await nextLoopTurn();
+    }
+    outcome = await ended;
+    await Promise.all(flips);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+    progress.stop();
+    watchAbort.abort();
+    await controller.stop();
+    await bus.close();
+    await storage.close();
+    await watching;
+    if (previousFailRate === undefined) delete process.env[FAIL_RATE_ENV];
+    else process.env[FAIL_RATE_ENV] = previousFailRate;
+  }
+
+  // After stop(): reconciles in flight when the run ended are drained and counted.
+  const stats = controller.stats();
+  const elapsedMs = elapsed();
+  return {
+    outcome,
+    devices: tracker.size,
+    converged: tracker.converged,
+    notConverged: tracker.size - tracker.converged,
+    changesPlanned: tracker.flipsPlanned,
+    changesMade,
+    reconciles: stats.reconciles,
+    reconcilesPerSecond: elapsedMs > 0 ? (stats.reconciles * 1_000) / elapsedMs : 0,
+    retries: stats.failed + stats.timeouts + stats.crashes,
+    failed: stats.failed,
+    timeouts: stats.timeouts,
+    crashes: stats.crashes,
+    statusWrites: stats.statusWrites,
+    latencyMs: tracker.latency.summary(),
+    elapsedMs,
+    isolation: opts.isolation,
+    workers: opts.workers,
+    failRate: opts.failRate,
+    suppressedWarnings: logger.suppressed,
+  };
+}
+
+/**
+ * The reconciler module, by URL: built JS next to this file; run from source
+ * (vitest), Node needs the built copy under dist/ — Bun and Deno load the .ts.
+ */
+function demoReconcilerUrl(): URL {
+  const candidates = [new URL("./demo-device-reconciler.js", import.meta.url)];
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun !== undefined || g.Deno !== undefined) candidates.push(new URL("./demo-device-reconciler.ts", import.meta.url));
+  candidates.push(new URL("../../dist/src/cli/demo-device-reconciler.js", import.meta.url));
+  const found = candidates.find((url) => existsSync(fileURLToPath(url)));
+  if (found) return found;
+  throw new RegistrationError(`demo reconciler not found (looked for ${candidates.map((u) => fileURLToPath(u)).join(", ")}): run \`npm run build\``);
+}
