@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/setup/nats.global.ts"],
     // Worker-isolation tests load reconcilers from dist/: `npm test` builds first.
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -1,0 +1,29 @@
+// Vitest globalSetup: one JetStream-enabled nats-server for the whole run, on a
+// free port with a temporary store, stopped at the end. NATS_URL, when set, is
+// used instead. Without either, NATS suites fail with the install hint.
+import type { TestProject } from "vitest/node";
+import { NATS_INSTALL_HINT, NatsServer, natsServerOnPath } from "../helpers/nats-server.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    natsUrl: string;
+    natsUnavailable: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  if (process.env.NATS_URL) {
+    project.provide("natsUrl", process.env.NATS_URL);
+    project.provide("natsUnavailable", "");
+    return async () => {};
+  }
+  if (!natsServerOnPath()) {
+    project.provide("natsUrl", "");
+    project.provide("natsUnavailable", NATS_INSTALL_HINT);
+    return async () => {};
+  }
+  const server = await NatsServer.start();
+  project.provide("natsUrl", server.url);
+  project.provide("natsUnavailable", "");
+  return () => server.remove();
+}
