@@ -44,6 +44,8 @@ export interface ControllerOptions {
   eventSource?: string;
   /** Reconcile worker entry file; the built one by default. */
   workerFile?: string;
+  /** Every this many ms, enqueue every resource again (a safety net for missed changes). Default: off. */
+  resyncPeriod?: number;
 }
 
 export interface RegisterOptions {
@@ -90,6 +92,8 @@ interface Job {
 }
 
 const KILL_GRACE_MS = 1_000;
+const WATCH_RETRY_BASE_MS = 100;
+const WATCH_RETRY_MAX_MS = 10_000;
 const TERMINAL_CONDITION = "Reconciled";
 
 /**
@@ -126,6 +130,8 @@ export class Controller {
   #dispatchDone: Promise<void> | undefined;
   #slots = 0;
   #slotFreed: (() => void) | undefined;
+  readonly #resyncMs: number;
+  #resyncTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
     this.#bus = bus;
@@ -142,6 +148,7 @@ export class Controller {
     this.#workerLogLevel = options.workerLogLevel ?? "info";
     this.#eventSource = options.eventSource ?? "converge";
     this.#workerFile = options.workerFile;
+    this.#resyncMs = options.resyncPeriod === undefined ? 0 : positiveInteger(options.resyncPeriod, "options.resyncPeriod");
     // Keys stay interned: they are the fleet's resources, and a retained handle
     // keeps re-adds hash-free and HandleState valid.
     this.#queue = new RateLimitedWorkQueue<string>(options.rateLimiter ?? defaultControllerRateLimiter<string>(), { retainKeys: true });
@@ -215,16 +222,60 @@ export class Controller {
       });
     }
     this.#logger.info(`Starting reconciliation controller with ${this.#workers} workers`);
-    await this.#bus.start();
-    // Watch before listing: a change between the two is seen twice, never missed.
-    const changes = this.#storage.watch(undefined, { signal: this.#watchAbort.signal });
-    this.#watchDone = this.#watchLoop(changes);
-    this.#subscription = await this.#bus.subscribe("**", (event) => this.#onEvent(event));
-    for (const kind of this.#kinds.keys()) {
-      for (const uid of await this.#storage.list(kind)) this.#add(kind, uid, "initial list");
+    try {
+      await this.#bus.start();
+      this.#subscription = await this.#bus.subscribe("**", (event) => this.#onEvent(event));
+      // Watch before listing: a change between the two is seen twice, never missed.
+      const changes = this.#storage.watch(undefined, { signal: this.#watchAbort.signal });
+      const watching = this.#watchLoop(changes);
+      await this.#relist("initial list");
+      this.#watchDone = this.#informer(watching);
+    } catch (error) {
+      this.#watchAbort.abort();
+      await this.#subscription?.unsubscribe().catch(() => {});
+      await this.#pool?.destroy();
+      this.#phase = "stopped";
+      throw error;
     }
     this.#phase = "running";
     this.#dispatchDone = this.#dispatchLoop();
+    if (this.#resyncMs > 0) {
+      this.#resyncTimer = setInterval(() => {
+        this.#relist("resync").catch((error) => this.#logger.warn("periodic resync failed, next period retries:", error));
+      }, this.#resyncMs);
+      // The resync alone is no reason to keep a process alive.
+      (this.#resyncTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Enqueues every resource of every registered kind. */
+  async #relist(reason: string): Promise<void> {
+    for (const kind of this.#kinds.keys()) {
+      for (const uid of await this.#storage.list(kind)) this.#add(kind, uid, reason);
+    }
+  }
+
+  /**
+   * Keeps the storage watch alive: when it ends while the controller runs (a
+   * lost connection, a backend error), watch again and relist with backoff, so
+   * a change made while the watch was down is still reconciled.
+   */
+  async #informer(watching: Promise<void>): Promise<void> {
+    const signal = this.#watchAbort.signal;
+    for (let failures = 1; ; failures++) {
+      await watching;
+      if (signal.aborted) return;
+      const delay = Math.min(WATCH_RETRY_MAX_MS, WATCH_RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16));
+      this.#logger.warn(`storage watch ended; watching again and relisting in ${delay} ms`);
+      if (!(await abortableDelay(delay, signal))) return;
+      watching = this.#watchLoop(this.#storage.watch(undefined, { signal }));
+      try {
+        await this.#relist("relist after watch restart");
+        failures = 0;
+      } catch (error) {
+        this.#logger.warn("relist after watch restart failed:", error);
+      }
+    }
   }
 
   /**
@@ -240,6 +291,7 @@ export class Controller {
     if (this.#phase === "stopping" || this.#phase === "stopped") return this.#stopped();
     while (this.#phase === "starting") await nextTurn();
     this.#phase = "stopping";
+    clearInterval(this.#resyncTimer);
     this.#watchAbort.abort();
     const subscription = this.#subscription;
     this.#subscription = undefined;
@@ -350,7 +402,7 @@ export class Controller {
         this.#queue.addHandle(h);
       }
     } catch (error) {
-      if (!this.#watchAbort.signal.aborted) this.#logger.error("storage watch ended with an error:", error);
+      if (!this.#watchAbort.signal.aborted) this.#logger.error("storage watch failed:", error);
     }
   }
 
@@ -672,6 +724,22 @@ function withCondition(status: unknown, job: Job, value: "True" | "False", reaso
   const generation = job.loaded.metadata?.generation;
   setCondition(conditionsOf(holder), TERMINAL_CONDITION, value, reason, message, generation === undefined ? {} : { observedGeneration: generation });
   return holder.status;
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 function nextTurn(): Promise<void> {

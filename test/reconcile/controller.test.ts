@@ -124,6 +124,93 @@ describe("Controller: triggers", () => {
   });
 });
 
+describe("Controller: informer", () => {
+  it("watches again and relists when the storage watch fails, so later and missed changes are reconciled", async () => {
+    const r = new ScriptedReconciler(async (self, ctx, t) => {
+      t.status = { seen: t.spec.value };
+      await self.updateStatus(ctx, t);
+    });
+    const storage = new InMemoryStorage();
+    let breakWatch!: () => void;
+    let watches = 0;
+    // A storage whose first watch dies with an error on demand, as a lost connection would end it.
+    const flaky = new Proxy(storage, {
+      get(target, property, receiver) {
+        if (property !== "watch") {
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return (kind?: string, options?: { signal?: AbortSignal }) => {
+          watches++;
+          if (watches > 1) return target.watch(kind, options);
+          const inner = new AbortController();
+          options?.signal?.addEventListener("abort", () => inner.abort());
+          const broken = new Promise<never>((_, reject) => (breakWatch = () => reject(new Error("connection lost"))));
+          return {
+            async *[Symbol.asyncIterator]() {
+              const it = target.watch(kind, { signal: inner.signal })[Symbol.asyncIterator]();
+              try {
+                for (;;) {
+                  const next = await Promise.race([it.next(), broken]);
+                  if (next.done) return;
+                  yield next.value;
+                }
+              } finally {
+                inner.abort();
+              }
+            },
+          };
+        };
+      },
+    });
+    const bus = new InMemoryEventBus();
+    const controller = new Controller(bus, flaky, { isolation: "inline", logger: silentLogger });
+    await controller.registerReconciler(r);
+    cleanups.push(async () => {
+      await controller.stop();
+      await bus.close();
+      await storage.close();
+    });
+    await controller.start();
+    await storage.save("Thing", "a", thing("a", 1));
+    await controller.idle();
+    breakWatch();
+    // Written while no watch is running: only the relist can find it.
+    await storage.save("Thing", "b", thing("b", 7));
+    for (let i = 0; i < 2000 && watches < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(watches).toBe(2);
+    await controller.idle();
+    expect(((await storage.load("Thing", "b")) as Thing).status?.seen).toBe(7);
+    await storage.save("Thing", "c", thing("c", 9));
+    await controller.idle();
+    expect(((await storage.load("Thing", "c")) as Thing).status?.seen).toBe(9);
+  });
+
+  it("resyncPeriod enqueues every resource again without any change", async () => {
+    const r = new ScriptedReconciler(async () => {});
+    const { storage, controller } = await setup(r, { resyncPeriod: 20 });
+    await storage.save("Thing", "a", thing("a"));
+    await controller.start();
+    await untilCalls(controller, r, 3);
+    expect(r.calls.slice(1).every((c) => c.reason === "resync")).toBe(true);
+  });
+
+  it("rejects start when the initial list fails, and stays stopped", async () => {
+    const storage = new InMemoryStorage();
+    const failing = new Proxy(storage, {
+      get(target, property, receiver) {
+        if (property === "list") return async () => Promise.reject(new Error("storage unavailable"));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const controller = new Controller(new InMemoryEventBus(), failing, { isolation: "inline", logger: silentLogger });
+    await controller.registerReconciler(new ScriptedReconciler(async () => {}));
+    await expect(controller.start()).rejects.toThrow(/storage unavailable/);
+    await expect(controller.stop()).resolves.toBeUndefined();
+  });
+});
+
 describe("Controller: result handling", () => {
   it("requeue: true really runs the reconcile again", async () => {
     const r = new ScriptedReconciler(async (self) => (self.calls.length < 3 ? { requeue: true } : {}));
