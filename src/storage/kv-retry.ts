@@ -1,0 +1,71 @@
+import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { errors, RequestError } from "@nats-io/transport-node";
+import { StorageClosedError } from "./errors.js";
+import { KvUnavailableError } from "./kv-errors.js";
+
+/**
+ * True for "the server did not answer (yet)": a request timed out while the
+ * server was away or restarting, or JetStream was not ready. Never true for an
+ * answer such as "wrong last sequence", which a retry cannot change.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof errors.TimeoutError) return true;
+  if (error instanceof RequestError) return error.isNoResponders();
+  // js.publish reports "no responders" (the stream is not listening yet) as this.
+  if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
+  if (error instanceof JetStreamApiError) return error.status === 503;
+  // Status replies (direct get): 503 no responders / not ready, 408 request timeout.
+  if (error instanceof JetStreamError) {
+    const code = (error as { code?: unknown }).code;
+    return code === 503 || code === 408;
+  }
+  return false;
+}
+
+export interface RetryPolicy {
+  /** Tries in all, the first one included; at least 1. */
+  readonly attempts: number;
+  /** Delay after the first failure; doubles after each further one. */
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/**
+ * Runs `op` until it succeeds, fails for a non-transient reason, or has failed
+ * `policy.attempts` times (then `KvUnavailableError`). `closing` aborts the wait
+ * between attempts with `StorageClosedError`. A write retried here must be
+ * idempotent: the caller makes it so with a message id the stream deduplicates.
+ */
+export async function withRetries<T>(
+  operation: string,
+  policy: RetryPolicy,
+  closing: AbortSignal,
+  op: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      if (attempt >= policy.attempts) throw new KvUnavailableError(operation, attempt, { cause: error });
+      const full = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      // Jitter so many clients cut off together do not come back in lockstep.
+      await sleep(full / 2 + (Math.random() * full) / 2, closing);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new StorageClosedError());
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new StorageClosedError());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,157 @@
+import type { KvWatchEntry } from "@nats-io/kv";
+import { Fifo } from "./fifo.js";
+import { KvWatchError } from "./kv-errors.js";
+import type { StorageChange } from "./storage.js";
+
+/** The part of the KV client's watch iterator this stream uses. */
+export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
+  stop(error?: Error): void;
+}
+
+interface Waiter {
+  resolve(result: IteratorResult<StorageChange>): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * One `KvStorage.watch`: pumps the KV client's watch into a buffer the consumer
+ * pulls from. Ends (done) on `end()` — abort, `return()`, storage close — and
+ * fails (one rejection after the buffered changes, then done) when the NATS
+ * watch cannot start or stops by itself, so the caller re-watches and relists.
+ */
+export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
+  #state: "open" | "failed" | "ended" = "open";
+  #buffer = new Fifo<StorageChange>();
+  #waiters = new Fifo<Waiter>();
+  #error: { reason: unknown } | undefined;
+  #source: KvWatchSource | undefined;
+  #lastRevision = 0;
+  readonly #onEnd: () => void;
+  readonly #endedBecause: () => string;
+
+  private constructor(readonly what: string, onEnd: () => void, endedBecause: () => string) {
+    this.#onEnd = onEnd;
+    this.#endedBecause = endedBecause;
+  }
+
+  /**
+   * Pumps the source `start` resolves to. `toChange` turns an entry into a
+   * change, or `undefined` to skip it (it logs why); `what` names the watch in
+   * errors; `onEnd` runs once when the stream ends or fails; `endedBecause`
+   * guesses why the source stopped by itself.
+   */
+  static start(
+    start: Promise<KvWatchSource>,
+    toChange: (entry: KvWatchEntry) => StorageChange | undefined,
+    what: string,
+    onEnd: () => void,
+    endedBecause: () => string,
+  ): KvWatchStream {
+    const stream = new KvWatchStream(what, onEnd, endedBecause);
+    void stream.#pump(start, toChange);
+    return stream;
+  }
+
+  /** A stream whose first pull rejects with `reason`: a watch that could not start. */
+  static failed(reason: unknown): KvWatchStream {
+    const stream = new KvWatchStream("", () => {}, () => "");
+    stream.#state = "failed";
+    stream.#error = { reason };
+    return stream;
+  }
+
+  /** A stream that is already over: a watch whose signal was aborted before it started. */
+  static ended(): KvWatchStream {
+    const stream = new KvWatchStream("", () => {}, () => "");
+    stream.#state = "ended";
+    return stream;
+  }
+
+  /** Stops the watch; pending and later pulls resolve done. */
+  end(): void {
+    if (this.#state === "ended") return;
+    const wasOpen = this.#state === "open";
+    this.#state = "ended";
+    this.#buffer = new Fifo<StorageChange>();
+    this.#error = undefined;
+    this.#source?.stop();
+    for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) w.resolve({ done: true, value: undefined });
+    if (wasOpen) this.#onEnd();
+  }
+
+  next(): Promise<IteratorResult<StorageChange>> {
+    if (this.#buffer.length > 0) return Promise.resolve({ done: false, value: this.#buffer.shift()! });
+    if (this.#error) {
+      const { reason } = this.#error;
+      this.#error = undefined;
+      return Promise.reject(reason);
+    }
+    if (this.#state !== "open") return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<StorageChange>> {
+    this.end();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #push(change: StorageChange): void {
+    const waiter = this.#waiters.shift();
+    // Invariant: waiters exist only while the buffer is empty, so order holds.
+    if (waiter) waiter.resolve({ done: false, value: change });
+    else this.#buffer.push(change);
+  }
+
+  #fail(reason: unknown): void {
+    if (this.#state !== "open") return;
+    this.#state = "failed";
+    this.#source?.stop();
+    // Changes already received stay deliverable; the error comes after them.
+    const first = this.#waiters.shift();
+    if (first) {
+      first.reject(reason);
+      for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) w.resolve({ done: true, value: undefined });
+    } else {
+      this.#error = { reason };
+    }
+    this.#onEnd();
+  }
+
+  async #pump(start: Promise<KvWatchSource>, toChange: (entry: KvWatchEntry) => StorageChange | undefined): Promise<void> {
+    let source: KvWatchSource;
+    try {
+      source = await start;
+    } catch (error) {
+      this.#fail(new KvWatchError(`${this.what} could not start: ${messageOf(error)}`, { cause: error }));
+      return;
+    }
+    if (this.#state !== "open") {
+      source.stop();
+      return;
+    }
+    this.#source = source;
+    try {
+      for await (const entry of source) {
+        if (this.#state !== "open") break;
+        // The client's ordered consumer re-creates itself after a gap or a
+        // server restart; never hand out a revision twice or out of order.
+        if (entry.revision <= this.#lastRevision) continue;
+        this.#lastRevision = entry.revision;
+        const change = toChange(entry);
+        if (change) this.#push(change);
+      }
+    } catch (error) {
+      this.#fail(new KvWatchError(`${this.what} failed: ${messageOf(error)}`, { cause: error }));
+      return;
+    }
+    this.#fail(new KvWatchError(`${this.what} ended unexpectedly: ${this.#endedBecause()}`));
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
