@@ -38,15 +38,26 @@ export { newResourceEvent } from "./events/resource-event.js";
 export type { ResourceEventOptions } from "./events/resource-event.js";
 export { compilePattern, matchPattern, InvalidPatternError } from "./events/pattern.js";
 export { BusClosedError } from "./events/errors.js";
+export { JetStreamEventBus, DeadLetterHeaders, EventPublishError, JetStreamSetupError } from "./events/jetstream-event-bus.js";
+export type { JetStreamEventBusOptions, JetStreamEventBusLogger, JetStreamEventBusStats, NakDelay } from "./events/jetstream-event-bus.js";
+export { connectNats, redactServers } from "./events/nats-connection.js";
+export type { NatsConnectOptions } from "./events/nats-connection.js";
 
 // storage
 export type { Storage, StorageChange, SaveOptions, DeleteOptions, WatchOptions } from "./storage/storage.js";
 export type { Resource, ResourceMetadata } from "./storage/resource.js";
 export { InMemoryStorage } from "./storage/in-memory-storage.js";
 export { ConflictError, StorageClosedError } from "./storage/errors.js";
+export { KvStorage } from "./storage/kv-storage.js";
+export type { KvStorageOptions, KvStorageLogger } from "./storage/kv-storage.js";
+export { KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
 
 // codec
 export { ConvergeError, ValidationError } from "./codec/errors.js";
 export { assertKind, assertUid, assertEventType } from "./codec/names.js";
 export { parseCloudEvent } from "./codec/cloud-event-schema.js";
 export { parseResource } from "./codec/resource-schema.js";
+export { msgpackCodec, jsonCodec } from "./codec/codec.js";
+export type { Codec } from "./codec/codec.js";
+export { cloudEventCodec, msgpackCloudEventCodec, jsonCloudEventCodec } from "./codec/cloud-event-codec.js";
+export type { CloudEventCodec, CloudEventFormat } from "./codec/cloud-event-codec.js";
