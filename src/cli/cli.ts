@@ -41,6 +41,8 @@ Flags:
   --workers N       worker threads, or concurrent batches inline (default: the CPU count, ${availableParallelism()})
   --timeout S       give up after S seconds (default 300)
   --changes F       fraction 0..1 of devices whose desired state is flipped once after converging (default 0.1)
+  --nats URL        run on NATS JetStream + KV at URL (comma-separated for several) instead of in memory;
+                    the demo owns KV bucket converge_demo and stream CONVERGE_DEMO and resets them
   -q, --quiet       no live progress, only the summary
   -h, --help        show this help
 

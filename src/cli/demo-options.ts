@@ -27,6 +27,8 @@ export interface DemoOptions {
   changes: number;
   /** No live progress; only the summary (and errors). */
   quiet: boolean;
+  /** NATS server URL(s), comma-separated: run on JetStream + KV instead of the in-memory default. */
+  nats?: string;
   /** Ends the run early (Ctrl-C); the summary reports what converged by then. */
   signal?: AbortSignal;
 }
@@ -64,6 +66,12 @@ const DemoOptionsSchema = v.strictObject(
     timeoutMs: v.pipe(v.number(TIMEOUT_MESSAGE), v.gtValue(0, TIMEOUT_MESSAGE), v.maxValue(MAX_TIMEOUT_MS, TIMEOUT_MESSAGE)),
     changes: fraction("fraction"),
     quiet: v.boolean("must be true or false"),
+    nats: v.optional(
+      v.pipe(
+        v.string("must be a string"),
+        v.regex(/^((nats|tls):\/\/)?[^\s,/]+(:\d+)?(,((nats|tls):\/\/)?[^\s,/]+(:\d+)?)*$/, "must be nats://host:port (comma-separated for several)"),
+      ),
+    ),
   },
   "is not a demo option",
 );
@@ -79,6 +87,7 @@ const FLAGS: Record<Field, string> = {
   timeoutMs: "--timeout",
   changes: "--changes",
   quiet: "--quiet",
+  nats: "--nats",
 };
 
 interface Invalid {
@@ -133,6 +142,7 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
         timeout: { type: "string" },
         changes: { type: "string" },
         quiet: { type: "boolean", short: "q" },
+        nats: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -161,6 +171,10 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
     options.isolation = values.isolation as Isolation;
   }
   options.quiet = values.quiet === true;
+  if (typeof values.nats === "string") {
+    raw.nats = JSON.stringify(values.nats);
+    options.nats = values.nats;
+  }
 
   const invalid = validate(options);
   if (invalid) {

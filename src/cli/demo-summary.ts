@@ -26,6 +26,8 @@ export interface DemoSummary {
   /** From the first device created to the last one converged (or the run's end). */
   elapsedMs: number;
   isolation: Isolation;
+  /** Where the fleet lived: "in-memory" or the NATS servers (without credentials). */
+  backend: string;
   workers: number;
   failRate: number;
   /** Warnings counted but not printed. */
@@ -51,6 +53,7 @@ export function formatDemoSummary(s: DemoSummary, timeoutMs?: number): string {
       ? "  latency         none: no device reached a desired state"
       : `  latency         p50 ${ms(s.latencyMs.p50)}, p99 ${ms(s.latencyMs.p99)}, max ${ms(s.latencyMs.max)} (desired state set -> reached, ${s.latencyMs.samples} samples)`,
     `  isolation       ${s.isolation}, ${s.workers} workers, fail rate ${s.failRate}`,
+    `  backend         ${s.backend}`,
   ];
   if (s.suppressedWarnings > 0) lines.push(`  warnings        ${s.suppressedWarnings} not printed`);
   if (!demoSucceeded(s)) {
