@@ -14,7 +14,7 @@ import { RateLimitedWorkQueue } from "../queue/rate-limited-work-queue.js";
 import type { RateLimiter } from "../queue/rate-limiter.js";
 import { ConflictError } from "../storage/errors.js";
 import type { Resource } from "../storage/resource.js";
-import type { Storage } from "../storage/storage.js";
+import type { Storage, StorageChange } from "../storage/storage.js";
 import { conditionsOf, setCondition, type Condition } from "./conditions.js";
 import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";
 import { HandleState } from "./handle-state.js";
@@ -115,6 +115,8 @@ export class Controller {
   readonly #workerFile: string | undefined;
   readonly #queue: RateLimitedWorkQueue<string>;
   readonly #state = new HandleState();
+  /** The informer cache: the latest value seen per handle (list, watch, own writes). */
+  readonly #cache: (Resource | undefined)[] = [];
   readonly #kinds = new Map<string, Registration>();
   readonly #registering = new Set<Promise<void>>();
   readonly #inflight = new Set<Promise<void>>();
@@ -251,8 +253,19 @@ export class Controller {
   /** Enqueues every resource of every registered kind. */
   async #relist(reason: string): Promise<void> {
     for (const kind of this.#kinds.keys()) {
-      for (const uid of await this.#storage.list(kind)) this.#add(kind, uid, reason);
+      // List with values, as an informer does: the first reconcile of each needs no read.
+      for (const resource of await this.#storage.loadAll(kind)) {
+        const h = this.#add(kind, resource.uid, reason);
+        this.#cacheIfNewer(h, resource);
+      }
     }
+  }
+
+  /** Keeps `resource` as the key's latest known value unless a newer one is cached already. */
+  #cacheIfNewer(h: number, resource: Resource): void {
+    const cached = this.#cache[h];
+    const revision = resource.metadata?.revision ?? 0;
+    if (cached === undefined || (cached.metadata?.revision ?? 0) < revision) this.#cache[h] = resource;
   }
 
   /**
@@ -383,13 +396,14 @@ export class Controller {
     this.#add(kind, uid, event.type);
   }
 
-  async #watchLoop(changes: AsyncIterable<{ type: "put" | "delete"; kind: string; uid: string; revision: number }>): Promise<void> {
+  async #watchLoop(changes: AsyncIterable<StorageChange>): Promise<void> {
     try {
       for await (const change of changes) {
         if (!this.#kinds.has(change.kind)) continue;
         const h = this.#queue.handleOf(`${change.kind}/${change.uid}`);
         this.#state.ensure(h);
         if (change.type === "put") {
+          if (this.#state.writing[h] === 0) this.#cacheIfNewer(h, change.value);
           // Our own status write comes back through the watch: not a reason to reconcile.
           if (this.#state.writing[h] === 1) {
             this.#state.seenWhileWriting[h] = Math.min(255, this.#state.seenWhileWriting[h] + 1);
@@ -398,6 +412,7 @@ export class Controller {
           }
           if (this.#state.lastWritten[h] === change.revision) continue;
         }
+        if (change.type === "delete") this.#cache[h] = undefined;
         this.#state.reason[h] = change.type === "put" ? "storage put" : "storage delete";
         this.#queue.addHandle(h);
       }
@@ -447,9 +462,11 @@ export class Controller {
         const slash = key.indexOf("/");
         const kind = key.slice(0, slash);
         const uid = key.slice(slash + 1);
-        let loaded: Resource | undefined;
+        // The informer cache (fed by list and watch) saves a read per reconcile; a
+        // stale entry costs only a CAS conflict, after which the key reads storage.
+        let loaded: Resource | undefined = this.#cache[h];
         try {
-          loaded = await this.#storage.load(kind, uid);
+          loaded ??= await this.#storage.load(kind, uid);
         } catch (error) {
           this.#logger.error(`${key}: loading failed, will retry:`, error);
           this.#retry(h, key);
@@ -461,7 +478,10 @@ export class Controller {
           this.#forget(h, key);
           this.#queue.doneHandle(h);
           // A deleted resource gives its handle back, unless it is wanted again already.
-          if (this.#queue.release(key)) this.#state.reset(h);
+          if (this.#queue.release(key)) {
+            this.#state.reset(h);
+            this.#cache[h] = undefined;
+          }
           return;
         }
         jobs.push({ h, kind, uid, loaded });
@@ -617,13 +637,19 @@ export class Controller {
     try {
       const revision = await this.#storage.save(job.kind, job.uid, next, { expectedRevision: loaded.metadata?.revision ?? 0 });
       this.#state.lastWritten[h] = revision;
+      this.#cache[h] = { ...next, metadata: { ...loaded.metadata, revision } };
       this.#stats.statusWrites++;
       // A put seen during the write that is not our own is a real change.
       const seen = this.#state.seenWhileWriting[h];
-      if (seen > 1 || (seen === 1 && this.#state.seenRevision[h] !== revision)) this.#queue.addHandle(h);
+      if (seen > 1 || (seen === 1 && this.#state.seenRevision[h] !== revision)) {
+        this.#cache[h] = undefined;
+        this.#queue.addHandle(h);
+      }
       return "written";
     } catch (error) {
       if (this.#state.seenWhileWriting[h] > 0) this.#queue.addHandle(h);
+      // Whatever the cache held is not what storage holds: read it next time.
+      this.#cache[h] = undefined;
       if (error instanceof ConflictError) {
         this.#stats.conflicts++;
         return "conflict";

@@ -199,7 +199,7 @@ describe("Controller: informer", () => {
     const storage = new InMemoryStorage();
     const failing = new Proxy(storage, {
       get(target, property, receiver) {
-        if (property === "list") return async () => Promise.reject(new Error("storage unavailable"));
+        if (property === "list" || property === "loadAll") return async () => Promise.reject(new Error("storage unavailable"));
         const value = Reflect.get(target, property, receiver);
         return typeof value === "function" ? value.bind(target) : value;
       },
