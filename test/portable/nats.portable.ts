@@ -2,8 +2,14 @@
 // NATS_URL), reached through the @nats-io v3 clients.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectNats, JetStreamEventBus, KvStorage } from "../../src/index.js";
 import { NATS_INSTALL_HINT, NatsServer, natsServerOnPath } from "../helpers/nats-server.js";
+import { eventBusContract } from "./contract/event-bus-contract.js";
+import { storageContract } from "./contract/storage-contract.js";
+import { runtime } from "./harness.js";
 
 let server: NatsServer | undefined;
 let url = "";
@@ -34,17 +40,49 @@ describe("nats-server", () => {
   });
 });
 
-// ---------------------------------------------------------------------------
-// LEAD: once src/storage/kv-storage.ts and src/events/jetstream-event-bus.ts
-// land, run the portable contracts against them here, e.g.
-//
-//   import { eventBusContract } from "./contract/event-bus-contract.js";
-//   import { storageContract } from "./contract/storage-contract.js";
-//   storageContract("KvStorage", async () => /* a fresh, EMPTY bucket per test on `url` */, (s) => /* close + delete bucket */);
-//   eventBusContract("JetStreamEventBus", async () => /* a bus on `url` */, (bus) => bus.close());
-//
-// `url` is only known inside hooks and tests (it is set in `before`), so read it
-// there, not at module top level. A fresh bucket/stream per test keeps the
-// storage contract's "EMPTY storage" precondition. `bun test` gives each test 5 s
-// by default: add `--timeout 20000` to test:portable:bun if a NATS check needs more.
-// ---------------------------------------------------------------------------
+// The same promises as the in-memory backends, on JetStream + KV: a fresh
+// bucket and stream per test keeps the "empty storage" precondition.
+let nc: NatsConnection | undefined;
+let serial = 0;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+async function connection(): Promise<NatsConnection> {
+  nc ??= await connectNats({ servers: url });
+  return nc;
+}
+
+function fresh(): string {
+  return `portable_${runtime()}_${process.pid}_${Date.now().toString(36)}_${serial++}`;
+}
+
+after(async () => {
+  await nc?.close();
+});
+
+storageContract(
+  "KvStorage",
+  async () => KvStorage.open(await connection(), { bucket: fresh(), logger: quiet }),
+  async (storage) => {
+    await storage.close();
+    const { bucket } = storage as KvStorage;
+    await new Kvm(await connection()).open(bucket).then((kv) => kv.destroy()).catch(() => {});
+  },
+);
+
+eventBusContract(
+  "JetStreamEventBus",
+  async () => {
+    const name = fresh();
+    return new JetStreamEventBus(await connection(), {
+      stream: name.toUpperCase(),
+      subjectPrefix: `portable.${name}`,
+      deadLetterSubject: `portable_dlq.${name}`,
+      logger: quiet,
+    });
+  },
+  async (bus) => {
+    await bus.close();
+    const jsm = await jetstreamManager(await connection());
+    for (const stream of [bus.stream, bus.deadLetterStream]) await jsm.streams.delete(stream).catch(() => {});
+  },
+);
