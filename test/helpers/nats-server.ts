@@ -28,6 +28,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** A free port by default; pass the old one to restart "the same" server. */
   port?: number;
+  /** Extra command-line arguments, e.g. `["--auth", "s3cret"]`. */
+  args?: string[];
 }
 
 /**
@@ -42,6 +44,7 @@ export class NatsServer {
     readonly storeDir: string,
     private readonly ownsStore: boolean,
     private process: ChildProcess | undefined,
+    private readonly args: string[],
   ) {}
 
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
@@ -49,8 +52,9 @@ export class NatsServer {
     const ownsStore = options.storeDir === undefined;
     const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "converge-nats-"));
     const port = options.port ?? (await freePort());
-    const child = spawnServer(port, storeDir);
-    const server = new NatsServer(`nats://127.0.0.1:${port}`, port, storeDir, ownsStore, child);
+    const args = options.args ?? [];
+    const child = spawnServer(port, storeDir, args);
+    const server = new NatsServer(`nats://127.0.0.1:${port}`, port, storeDir, ownsStore, child, args);
     await server.waitReady();
     return server;
   }
@@ -58,7 +62,7 @@ export class NatsServer {
   /** Starts the server again after kill/stop, same port and store. */
   async restart(): Promise<void> {
     if (this.process) throw new Error("nats-server is still running");
-    this.process = spawnServer(this.port, this.storeDir);
+    this.process = spawnServer(this.port, this.storeDir, this.args);
     await this.waitReady();
   }
 
@@ -103,8 +107,8 @@ export class NatsServer {
   }
 }
 
-function spawnServer(port: number, storeDir: string): ChildProcess {
-  return spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], {
+function spawnServer(port: number, storeDir: string, args: string[]): ChildProcess {
+  return spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });
 }
