@@ -91,6 +91,7 @@ export const ResourceMetadataSchema = v.pipe(
     generation: v.optional(Revision),
     revision: v.optional(Revision),
     ownerUid: v.optional(UidSchema),
+    ownerKind: v.optional(KindSchema),
     labels: v.optional(
       v.pipe(objectLike("must be an object of strings"), v.record(v.string(), v.string("must be a string"))),
     ),

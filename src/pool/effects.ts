@@ -8,6 +8,7 @@ import type { Effects, EmittedEvent, RequestedEnqueue } from "./protocol.js";
 export class EffectRecorder {
   private status: { value: unknown } | undefined;
   private conditionsTouched = false;
+  private finalizers: string[] | undefined;
   private events: EmittedEvent[] | undefined;
   private enqueues: RequestedEnqueue[] | undefined;
 
@@ -19,6 +20,11 @@ export class EffectRecorder {
 
   recordConditionsTouched(): void {
     this.conditionsTouched = true;
+  }
+
+  /** The resource's finalizers after an add or remove; written with the status, in one CAS. */
+  recordFinalizers(finalizers: readonly string[]): void {
+    this.finalizers = [...finalizers];
   }
 
   recordEvent(event: EmittedEvent): void {
@@ -37,6 +43,7 @@ export class EffectRecorder {
       const conditions = (resource.status as { conditions?: unknown[] } | undefined)?.conditions;
       if (Array.isArray(conditions)) (effects ??= {}).conditions = structuredClone(conditions);
     }
+    if (this.finalizers) (effects ??= {}).finalizers = this.finalizers;
     if (this.events) (effects ??= {}).events = this.events;
     if (this.enqueues) (effects ??= {}).enqueues = this.enqueues;
     return effects;

@@ -63,6 +63,8 @@ export interface Effects {
   status?: { value: unknown };
   /** Present when setCondition touched the resource but no updateStatus followed. */
   conditions?: unknown[];
+  /** metadata.finalizers as the reconcile left them, when addFinalizer/removeFinalizer changed them. */
+  finalizers?: string[];
   events?: EmittedEvent[];
   enqueues?: RequestedEnqueue[];
 }

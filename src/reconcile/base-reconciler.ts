@@ -7,6 +7,16 @@ import { defaultLogger, type Logger } from "./logger.js";
 import type { ReconcileContext, ReconcileRequest, Reconciler, Result } from "./reconciler.js";
 import { resourceClient, type ResourceClient } from "./resource-client.js";
 
+const FINALIZER = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
+
+function assertFinalizer(name: unknown): void {
+  if (typeof name !== "string" || !FINALIZER.test(name)) {
+    throw new TypeError(
+      `finalizer ${JSON.stringify(name)}: must be 1-253 letters, digits, '.', '_', '/' or '-', starting and ending with a letter or digit (e.g. "example.com/cleanup")`,
+    );
+  }
+}
+
 /**
  * Common reconciler machinery (Fabrica's BaseReconciler). Needs no constructor
  * arguments: the controller wires logger and client in, and the helpers record
@@ -58,6 +68,43 @@ export abstract class BaseReconciler<R extends Resource = Resource> implements R
     const generation = resource.metadata?.generation;
     setCondition(conditionsOf(resource), type, status, reason, message, generation === undefined ? {} : { observedGeneration: generation });
     recorderOfResource(resource)?.recordConditionsTouched();
+  }
+
+  /**
+   * Adds finalizer `name` to the resource (written with its status when the
+   * reconcile ends). While a resource has finalizers, deleting it only marks it
+   * (`metadata.deletedAt`) until each finalizer's owner has cleaned up.
+   * Returns false when it was there already.
+   */
+  addFinalizer(resource: R, name: string): boolean {
+    assertFinalizer(name);
+    const finalizers = (resource.metadata ??= {}).finalizers ?? [];
+    if (finalizers.includes(name)) return false;
+    resource.metadata.finalizers = [...finalizers, name];
+    recorderOfResource(resource)?.recordFinalizers(resource.metadata.finalizers);
+    return true;
+  }
+
+  /**
+   * Removes finalizer `name` (after cleaning up). When it was the last one of a
+   * resource being deleted, the controller deletes the resource. Returns false
+   * when it was not there.
+   */
+  removeFinalizer(resource: R, name: string): boolean {
+    const finalizers = resource.metadata?.finalizers ?? [];
+    if (!finalizers.includes(name)) return false;
+    resource.metadata!.finalizers = finalizers.filter((f) => f !== name);
+    recorderOfResource(resource)?.recordFinalizers(resource.metadata!.finalizers);
+    return true;
+  }
+
+  hasFinalizer(resource: Resource, name: string): boolean {
+    return resource.metadata?.finalizers?.includes(name) ?? false;
+  }
+
+  /** True once deletion was asked for and finalizers hold the resource. */
+  isBeingDeleted(resource: Resource): boolean {
+    return resource.metadata?.deletedAt !== undefined;
   }
 
   /** Reconciles another resource (a dependent) once this reconcile is done. */

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { dequal } from "dequal";
+import * as v from "valibot";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import type { CloudEvent } from "../events/cloud-event.js";
@@ -18,6 +19,7 @@ import type { Storage, StorageChange } from "../storage/storage.js";
 import { conditionsOf, setCondition, type Condition } from "./conditions.js";
 import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";
 import { HandleState } from "./handle-state.js";
+import { Informer } from "./informer.js";
 import { defaultLogger, type Logger } from "./logger.js";
 import type { ReconcileRequest, Reconciler } from "./reconciler.js";
 import { checkReconciler, loadReconcilerModule } from "./reconciler-module.js";
@@ -46,6 +48,8 @@ export interface ControllerOptions {
   workerFile?: string;
   /** Every this many ms, enqueue every resource again (a safety net for missed changes). Default: off. */
   resyncPeriod?: number;
+  /** Delete resources whose owner (metadata.ownerUid + ownerKind) is gone. Default true. */
+  garbageCollection?: boolean;
 }
 
 export interface RegisterOptions {
@@ -53,6 +57,18 @@ export interface RegisterOptions {
   kind?: string;
   /** Overrides the controller's isolation for a module registered by URL. */
   isolation?: Isolation;
+  /**
+   * A valibot schema for this kind's resources. An invalid one is not
+   * reconciled: it gets condition Valid=False with the reason, and is not
+   * retried until it changes.
+   */
+  schema?: v.GenericSchema;
+  /**
+   * Skip storage changes that leave metadata.generation unchanged (status-only
+   * writes), as controller-runtime's GenerationChangedPredicate. Default true;
+   * false reconciles on every change.
+   */
+  generationChangedPredicate?: boolean;
 }
 
 /** Counters since start; a snapshot. */
@@ -71,6 +87,10 @@ export interface ControllerStats {
   eventsEmitted: number;
   /** Keys skipped because their resource no longer exists. */
   missing: number;
+  /** Resources that failed their kind's schema (not reconciled). */
+  invalid: number;
+  /** Resources deleted after their last finalizer was removed. */
+  deletes: number;
   queueDepth: number;
   processing: number;
   delayed: number;
@@ -81,6 +101,8 @@ interface Registration {
   isolation: Isolation;
   url?: string;
   instance?: Reconciler;
+  schema?: v.GenericSchema;
+  generationChangedPredicate: boolean;
 }
 
 /** A key being reconciled, with the resource as it was read (never handed to user code). */
@@ -92,9 +114,10 @@ interface Job {
 }
 
 const KILL_GRACE_MS = 1_000;
-const WATCH_RETRY_BASE_MS = 100;
-const WATCH_RETRY_MAX_MS = 10_000;
-const TERMINAL_CONDITION = "Reconciled";
+/** Set by the controller: False after a TerminalError, True again after the next success. */
+const RECONCILED = "Reconciled";
+/** Set by the controller for kinds registered with a schema. */
+const VALID = "Valid";
 
 /**
  * Runs reconcilers (Fabrica's reconcile.Controller). The main thread owns the
@@ -115,25 +138,20 @@ export class Controller {
   readonly #workerFile: string | undefined;
   readonly #queue: RateLimitedWorkQueue<string>;
   readonly #state = new HandleState();
-  /** The informer cache: the latest value seen per handle (list, watch, own writes). */
-  readonly #cache: (Resource | undefined)[] = [];
   readonly #kinds = new Map<string, Registration>();
   readonly #registering = new Set<Promise<void>>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #stats = {
     reconciles: 0, succeeded: 0, failed: 0, terminal: 0, timeouts: 0, crashes: 0, requeued: 0,
-    conflicts: 0, statusWrites: 0, statusUnchanged: 0, eventsEmitted: 0, missing: 0,
+    conflicts: 0, statusWrites: 0, statusUnchanged: 0, eventsEmitted: 0, missing: 0, invalid: 0, deletes: 0,
   };
   #pool: ReconcilePool | undefined;
   #phase: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
-  #watchAbort = new AbortController();
-  #watchDone: Promise<void> | undefined;
   #subscription: Subscription | undefined;
   #dispatchDone: Promise<void> | undefined;
   #slots = 0;
   #slotFreed: (() => void) | undefined;
-  readonly #resyncMs: number;
-  #resyncTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #informer: Informer;
 
   constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
     this.#bus = bus;
@@ -150,10 +168,23 @@ export class Controller {
     this.#workerLogLevel = options.workerLogLevel ?? "info";
     this.#eventSource = options.eventSource ?? "converge";
     this.#workerFile = options.workerFile;
-    this.#resyncMs = options.resyncPeriod === undefined ? 0 : positiveInteger(options.resyncPeriod, "options.resyncPeriod");
     // Keys stay interned: they are the fleet's resources, and a retained handle
-    // keeps re-adds hash-free and HandleState valid.
+    // keeps re-adds hash-free and per-handle state valid.
     this.#queue = new RateLimitedWorkQueue<string>(options.rateLimiter ?? defaultControllerRateLimiter<string>(), { retainKeys: true });
+    if (options.garbageCollection !== undefined && typeof options.garbageCollection !== "boolean") {
+      throw new ValidationError("options.garbageCollection", `must be true or false, got ${String(options.garbageCollection)}`);
+    }
+    this.#informer = new Informer({
+      storage,
+      client: this.#client,
+      logger: this.#logger,
+      resyncMs: options.resyncPeriod === undefined ? 0 : positiveInteger(options.resyncPeriod, "options.resyncPeriod"),
+      garbageCollection: options.garbageCollection ?? true,
+      kind: (kind) => this.#kinds.get(kind),
+      kinds: () => this.#kinds.keys(),
+      handleOf: (kind, uid) => this.#handleOf(kind, uid),
+      enqueue: (h, reason) => this.#addHandle(h, reason),
+    });
   }
 
   /**
@@ -172,7 +203,14 @@ export class Controller {
   }
 
   async #register(reconciler: Reconciler | URL | string, options: RegisterOptions): Promise<void> {
-    let registration: Registration;
+    const { schema, generationChangedPredicate = true } = options;
+    if (schema !== undefined && (typeof schema !== "object" || schema === null || (schema as { kind?: unknown }).kind !== "schema")) {
+      throw new ValidationError("options.schema", "must be a valibot schema");
+    }
+    if (typeof generationChangedPredicate !== "boolean") {
+      throw new ValidationError("options.generationChangedPredicate", `must be true or false, got ${String(generationChangedPredicate)}`);
+    }
+    let registration: Omit<Registration, "generationChangedPredicate">;
     if (typeof reconciler === "string" || reconciler instanceof URL) {
       const url = String(reconciler);
       const isolation = options.isolation ?? this.#isolation;
@@ -196,7 +234,7 @@ export class Controller {
     if (this.#kinds.has(registration.kind)) {
       throw new RegistrationError(`a reconciler for kind ${registration.kind} is registered already`);
     }
-    this.#kinds.set(registration.kind, registration);
+    this.#kinds.set(registration.kind, schema === undefined ? { ...registration, generationChangedPredicate } : { ...registration, schema, generationChangedPredicate });
     this.#logger.info(`Registered reconciler for ${registration.kind}`);
   }
 
@@ -227,13 +265,8 @@ export class Controller {
     try {
       await this.#bus.start();
       this.#subscription = await this.#bus.subscribe("**", (event) => this.#onEvent(event));
-      // Watch before listing: a change between the two is seen twice, never missed.
-      const changes = this.#storage.watch(undefined, { signal: this.#watchAbort.signal });
-      const watching = this.#watchLoop(changes);
-      await this.#relist("initial list");
-      this.#watchDone = this.#informer(watching);
+      await this.#informer.start();
     } catch (error) {
-      this.#watchAbort.abort();
       await this.#subscription?.unsubscribe().catch(() => {});
       await this.#pool?.destroy();
       this.#phase = "stopped";
@@ -241,54 +274,6 @@ export class Controller {
     }
     this.#phase = "running";
     this.#dispatchDone = this.#dispatchLoop();
-    if (this.#resyncMs > 0) {
-      this.#resyncTimer = setInterval(() => {
-        this.#relist("resync").catch((error) => this.#logger.warn("periodic resync failed, next period retries:", error));
-      }, this.#resyncMs);
-      // The resync alone is no reason to keep a process alive.
-      (this.#resyncTimer as { unref?: () => void }).unref?.();
-    }
-  }
-
-  /** Enqueues every resource of every registered kind. */
-  async #relist(reason: string): Promise<void> {
-    for (const kind of this.#kinds.keys()) {
-      // List with values, as an informer does: the first reconcile of each needs no read.
-      for (const resource of await this.#storage.loadAll(kind)) {
-        const h = this.#add(kind, resource.uid, reason);
-        this.#cacheIfNewer(h, resource);
-      }
-    }
-  }
-
-  /** Keeps `resource` as the key's latest known value unless a newer one is cached already. */
-  #cacheIfNewer(h: number, resource: Resource): void {
-    const cached = this.#cache[h];
-    const revision = resource.metadata?.revision ?? 0;
-    if (cached === undefined || (cached.metadata?.revision ?? 0) < revision) this.#cache[h] = resource;
-  }
-
-  /**
-   * Keeps the storage watch alive: when it ends while the controller runs (a
-   * lost connection, a backend error), watch again and relist with backoff, so
-   * a change made while the watch was down is still reconciled.
-   */
-  async #informer(watching: Promise<void>): Promise<void> {
-    const signal = this.#watchAbort.signal;
-    for (let failures = 1; ; failures++) {
-      await watching;
-      if (signal.aborted) return;
-      const delay = Math.min(WATCH_RETRY_MAX_MS, WATCH_RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16));
-      this.#logger.warn(`storage watch ended; watching again and relisting in ${delay} ms`);
-      if (!(await abortableDelay(delay, signal))) return;
-      watching = this.#watchLoop(this.#storage.watch(undefined, { signal }));
-      try {
-        await this.#relist("relist after watch restart");
-        failures = 0;
-      } catch (error) {
-        this.#logger.warn("relist after watch restart failed:", error);
-      }
-    }
   }
 
   /**
@@ -304,8 +289,7 @@ export class Controller {
     if (this.#phase === "stopping" || this.#phase === "stopped") return this.#stopped();
     while (this.#phase === "starting") await nextTurn();
     this.#phase = "stopping";
-    clearInterval(this.#resyncTimer);
-    this.#watchAbort.abort();
+    await this.#informer.stop();
     const subscription = this.#subscription;
     this.#subscription = undefined;
     await subscription?.unsubscribe().catch((error) => this.#logger.warn("unsubscribe failed:", error));
@@ -313,7 +297,6 @@ export class Controller {
     this.#slotFreed?.();
     await this.#dispatchDone;
     await Promise.all(this.#inflight);
-    await this.#watchDone;
     await this.#pool?.close();
     this.#phase = "stopped";
     this.#logger.info("Stopped reconciliation controller");
@@ -378,13 +361,20 @@ export class Controller {
     return this.#queue.len() === 0 && this.#queue.processing() === 0;
   }
 
-  #add(kind: string, uid: string, reason: string | undefined, delayMs = 0): number {
+  #handleOf(kind: string, uid: string): number {
     const h = this.#queue.handleOf(`${kind}/${uid}`);
     this.#state.ensure(h);
+    return h;
+  }
+
+  #addHandle(h: number, reason: string | undefined, delayMs = 0): void {
     this.#state.reason[h] = reason;
     if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs);
     else this.#queue.addHandle(h);
-    return h;
+  }
+
+  #add(kind: string, uid: string, reason: string | undefined, delayMs = 0): void {
+    this.#addHandle(this.#handleOf(kind, uid), reason, delayMs);
   }
 
   #onEvent(event: CloudEvent): void {
@@ -394,31 +384,6 @@ export class Controller {
     // An event a reconcile emitted about its own resource must not trigger it again.
     if (event.reconcilekey === `${kind}/${uid}`) return;
     this.#add(kind, uid, event.type);
-  }
-
-  async #watchLoop(changes: AsyncIterable<StorageChange>): Promise<void> {
-    try {
-      for await (const change of changes) {
-        if (!this.#kinds.has(change.kind)) continue;
-        const h = this.#queue.handleOf(`${change.kind}/${change.uid}`);
-        this.#state.ensure(h);
-        if (change.type === "put") {
-          if (this.#state.writing[h] === 0) this.#cacheIfNewer(h, change.value);
-          // Our own status write comes back through the watch: not a reason to reconcile.
-          if (this.#state.writing[h] === 1) {
-            this.#state.seenWhileWriting[h] = Math.min(255, this.#state.seenWhileWriting[h] + 1);
-            this.#state.seenRevision[h] = change.revision;
-            continue;
-          }
-          if (this.#state.lastWritten[h] === change.revision) continue;
-        }
-        if (change.type === "delete") this.#cache[h] = undefined;
-        this.#state.reason[h] = change.type === "put" ? "storage put" : "storage delete";
-        this.#queue.addHandle(h);
-      }
-    } catch (error) {
-      if (!this.#watchAbort.signal.aborted) this.#logger.error("storage watch failed:", error);
-    }
   }
 
   async #dispatchLoop(): Promise<void> {
@@ -464,7 +429,7 @@ export class Controller {
         const uid = key.slice(slash + 1);
         // The informer cache (fed by list and watch) saves a read per reconcile; a
         // stale entry costs only a CAS conflict, after which the key reads storage.
-        let loaded: Resource | undefined = this.#cache[h];
+        let loaded: Resource | undefined = this.#informer.cached(h);
         try {
           loaded ??= await this.#storage.load(kind, uid);
         } catch (error) {
@@ -480,8 +445,13 @@ export class Controller {
           // A deleted resource gives its handle back, unless it is wanted again already.
           if (this.#queue.release(key)) {
             this.#state.reset(h);
-            this.#cache[h] = undefined;
+            this.#informer.release(h);
           }
+          return;
+        }
+        const problem = this.#invalidity(kind, loaded);
+        if (problem !== undefined) {
+          await this.#completeInvalid({ h, kind, uid, loaded }, problem);
           return;
         }
         jobs.push({ h, kind, uid, loaded });
@@ -573,9 +543,9 @@ export class Controller {
     let conflict = false;
     try {
       this.#stats.reconciles++;
-      const status = this.#nextStatus(job, outcome);
-      if (status !== undefined) {
-        const written = await this.#writeStatus(job, status.value);
+      const next = this.#nextResource(job, outcome);
+      if (next !== undefined) {
+        const written = await this.#write(job, next);
         if (written === "conflict") conflict = true;
         else if (written instanceof Error) error ??= toWireError(written);
       }
@@ -607,57 +577,107 @@ export class Controller {
     }
   }
 
-  /** The status to write, or undefined when nothing asks for a write. */
+  /**
+   * What the reconcile's outcome makes of the resource: a new value (status,
+   * conditions, finalizers), "delete" (its last finalizer went while it is
+   * being deleted), or undefined when nothing changes — an equal status is
+   * never written, so periodic resyncs cost no writes.
+   */
+  #nextResource(job: Job, outcome: ItemOutcome): Resource | "delete" | undefined {
+    const { loaded } = job;
+    const finalizers = outcome.effects?.finalizers;
+    const remaining = finalizers ?? loaded.metadata?.finalizers ?? [];
+    if (loaded.metadata?.deletedAt !== undefined && remaining.length === 0) return "delete";
+    const status = this.#nextStatus(job, outcome);
+    const statusChanged = status !== undefined && !dequal(status.value, loaded.status);
+    const finalizersChanged = finalizers !== undefined && !dequal(finalizers, loaded.metadata?.finalizers ?? []);
+    if (status !== undefined && !statusChanged) this.#stats.statusUnchanged++;
+    if (!statusChanged && !finalizersChanged) return undefined;
+    const next: Resource = { ...loaded };
+    if (statusChanged) {
+      if (status.value === undefined) delete next.status;
+      else next.status = status.value;
+    }
+    if (finalizersChanged) next.metadata = { ...loaded.metadata, finalizers };
+    return next;
+  }
+
+  /** The status to write, or undefined when nothing asks for one. */
   #nextStatus(job: Job, outcome: ItemOutcome): { value: unknown } | undefined {
     const effects = outcome.effects;
     const loaded = job.loaded.status;
+    const validated = this.#kinds.get(job.kind)?.schema !== undefined;
     let value: unknown;
     if (effects?.status) value = effects.status.value;
     else if (effects?.conditions) value = { ...(isObject(loaded) ? loaded : {}), conditions: effects.conditions };
-    else if (outcome.error?.terminal || hasFalseReconciled(loaded)) value = loaded === undefined ? undefined : structuredClone(loaded);
-    else return undefined;
+    else if (outcome.error?.terminal || hasFalseCondition(loaded, RECONCILED) || (validated && hasFalseCondition(loaded, VALID))) {
+      value = loaded === undefined ? undefined : structuredClone(loaded);
+    } else return undefined;
     if (outcome.error?.terminal) {
-      value = withCondition(value, job, "False", outcome.error.reason ?? "TerminalError", outcome.error.message);
-    } else if (!outcome.error && hasFalseReconciled(value)) {
-      value = withCondition(value, job, "True", "Succeeded", "reconciled");
+      value = withCondition(value, job, RECONCILED, "False", outcome.error.reason ?? "TerminalError", outcome.error.message);
+    } else if (!outcome.error && hasFalseCondition(value, RECONCILED)) {
+      value = withCondition(value, job, RECONCILED, "True", "Succeeded", "reconciled");
     }
+    // Only a valid resource gets this far: a Valid=False from before is over.
+    if (validated && hasFalseCondition(value, VALID)) value = withCondition(value, job, VALID, "True", "Valid", "the resource matches its schema");
     return { value };
   }
 
-  async #writeStatus(job: Job, status: unknown): Promise<"written" | "unchanged" | "conflict" | Error> {
-    const { h, loaded } = job;
-    if (dequal(status, loaded.status)) {
-      this.#stats.statusUnchanged++;
-      return "unchanged";
-    }
-    const next: Resource = { ...loaded, status };
-    if (status === undefined) delete next.status;
-    this.#state.writing[h] = 1;
-    this.#state.seenWhileWriting[h] = 0;
+  /** Writes `next` with compare-and-swap on the revision the reconcile read. */
+  async #write(job: Job, next: Resource | "delete"): Promise<"written" | "conflict" | Error> {
+    const { h, kind, uid, loaded } = job;
+    const expectedRevision = loaded.metadata?.revision ?? 0;
+    let written: Resource | undefined;
+    this.#informer.beginWrite(h);
     try {
-      const revision = await this.#storage.save(job.kind, job.uid, next, { expectedRevision: loaded.metadata?.revision ?? 0 });
-      this.#state.lastWritten[h] = revision;
-      this.#cache[h] = { ...next, metadata: { ...loaded.metadata, revision } };
-      this.#stats.statusWrites++;
-      // A put seen during the write that is not our own is a real change.
-      const seen = this.#state.seenWhileWriting[h];
-      if (seen > 1 || (seen === 1 && this.#state.seenRevision[h] !== revision)) {
-        this.#cache[h] = undefined;
-        this.#queue.addHandle(h);
+      if (next === "delete") {
+        await this.#storage.delete(kind, uid, { expectedRevision });
+        this.#stats.deletes++;
+      } else {
+        const revision = await this.#storage.save(kind, uid, next, { expectedRevision });
+        written = { ...next, metadata: { ...next.metadata, revision } };
+        this.#stats.statusWrites++;
       }
       return "written";
     } catch (error) {
-      if (this.#state.seenWhileWriting[h] > 0) this.#queue.addHandle(h);
-      // Whatever the cache held is not what storage holds: read it next time.
-      this.#cache[h] = undefined;
       if (error instanceof ConflictError) {
         this.#stats.conflicts++;
         return "conflict";
       }
-      this.#logger.error(`${job.kind}/${job.uid}: status write failed, will retry:`, error);
+      this.#logger.error(`${kind}/${uid}: writing the reconcile's result failed, will retry:`, error);
       return error instanceof Error ? error : new Error(String(error));
     } finally {
-      this.#state.writing[h] = 0;
+      // Someone else's change seen during the write is a real change: reconcile again.
+      if (this.#informer.endWrite(h, written)) this.#queue.addHandle(h);
+    }
+  }
+
+  /** Why `resource` fails its kind's schema, or undefined when it passes (or there is none). */
+  #invalidity(kind: string, resource: Resource): string | undefined {
+    const schema = this.#kinds.get(kind)?.schema;
+    if (schema === undefined) return undefined;
+    const result = v.safeParse(schema, resource);
+    if (result.success) return undefined;
+    const issue = result.issues[0];
+    const path = issue.path?.map((p) => String(p.key)).join(".");
+    return path ? `${path}: ${issue.message}` : issue.message;
+  }
+
+  /** An invalid resource: condition Valid=False, no reconcile, no retry until it changes. */
+  async #completeInvalid(job: Job, problem: string): Promise<void> {
+    const key = `${job.kind}/${job.uid}`;
+    try {
+      this.#stats.invalid++;
+      this.#forget(job.h, key);
+      const status = withCondition(job.loaded.status, job, VALID, "False", "InvalidResource", problem);
+      if (dequal(status, job.loaded.status)) return;
+      this.#logger.warn(`${key}: invalid, not reconciled until it changes: ${problem}`);
+      if ((await this.#write(job, { ...job.loaded, status })) === "conflict") this.#queue.addHandle(job.h);
+    } catch (error) {
+      this.#logger.error(`${key}: recording its invalidity failed, will retry:`, error);
+      this.#retry(job.h, key);
+    } finally {
+      this.#queue.doneHandle(job.h);
     }
   }
 
@@ -739,33 +759,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function hasFalseReconciled(status: unknown): boolean {
+function hasFalseCondition(status: unknown, type: string): boolean {
   const conditions = isObject(status) ? status.conditions : undefined;
-  return Array.isArray(conditions) && conditions.some((c: Condition) => c?.type === TERMINAL_CONDITION && c.status === "False");
+  return Array.isArray(conditions) && conditions.some((c: Condition) => c?.type === type && c.status === "False");
 }
 
-function withCondition(status: unknown, job: Job, value: "True" | "False", reason: string, message: string): unknown {
+/** `status` (copied) with condition `type` set; the loaded resource is never mutated. */
+function withCondition(status: unknown, job: Job, type: string, value: "True" | "False", reason: string, message: string): unknown {
   const holder = { kind: job.kind, uid: job.uid, status: isObject(status) ? { ...status } : {} };
   if (Array.isArray(holder.status.conditions)) holder.status.conditions = [...holder.status.conditions];
   const generation = job.loaded.metadata?.generation;
-  setCondition(conditionsOf(holder), TERMINAL_CONDITION, value, reason, message, generation === undefined ? {} : { observedGeneration: generation });
+  setCondition(conditionsOf(holder), type, value, reason, message, generation === undefined ? {} : { observedGeneration: generation });
   return holder.status;
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function nextTurn(): Promise<void> {

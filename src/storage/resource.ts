@@ -3,7 +3,10 @@ export interface ResourceMetadata {
   generation?: number;
   /** The storage revision this copy was read at; set by storage on load. */
   revision?: number;
+  /** The owner's uid: when the owner is deleted, this resource is deleted too (garbage collection). */
   ownerUid?: string;
+  /** The owner's kind; lets a relist find orphans whose owner vanished while the controller was down. */
+  ownerKind?: string;
   labels?: Record<string, string>;
   finalizers?: string[];
   /** ISO time; set while finalizers still hold a deleted resource. */
