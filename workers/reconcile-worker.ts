@@ -1,6 +1,6 @@
 // Piscina entry point: runs one batch of reconciles. Reconciler code is the only
 // thing that runs here; every write is an effect the main thread applies.
-import type { MessagePort as NodeMessagePort } from "node:worker_threads";
+import { threadId, type MessagePort as NodeMessagePort } from "node:worker_threads";
 import type {
   BatchItem,
   BatchReturn,
@@ -32,6 +32,8 @@ function reconcilerAt(url: string): Promise<Reconciler> {
 
 export default async function reconcileBatch(task: BatchTask): Promise<BatchReturn> {
   const session = new BatchSession(task.port, task.logLevel);
+  // Lets the main thread wait for this thread's exit if the batch dies with it.
+  session.started(threadId);
   const aborts = task.items.map(() => new AbortController());
   const timer = setTimeout(() => {
     task.items.forEach((item, i) => aborts[i].abort(new ReconcileTimeoutError(`${item.kind}/${item.uid}`, task.timeoutMs)));
@@ -99,6 +101,10 @@ class BatchSession {
         ? () => {}
         : (message: string, ...args: unknown[]) => this.post({ t: "log", level, message: String(message), args: args.map(cloneable) });
     this.logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  }
+
+  started(threadId: number): void {
+    this.post({ t: "started", threadId });
   }
 
   readonly call = (op: ClientOp, args: unknown[]): Promise<unknown> => {

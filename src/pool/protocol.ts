@@ -82,6 +82,7 @@ export interface ItemOutcome {
 export type ClientOp = "get" | "list" | "create" | "update" | "delete";
 
 export type WorkerMessage =
+  | { t: "started"; threadId: number }
   | { t: "outcomes"; outcomes: ItemOutcome[] }
   | { t: "log"; level: "debug" | "info" | "warn" | "error"; message: string; args: unknown[] }
   | { t: "call"; id: number; op: ClientOp; args: unknown[] };

@@ -41,6 +41,8 @@ export interface BatchFailure {
   killed: boolean;
 }
 
+const EXIT_WAIT_MS = 10_000;
+
 /**
  * Piscina wiring: one task per batch (one postMessage), a private port per
  * batch for outcomes as they finish, log lines and client calls. A worker that
@@ -77,10 +79,14 @@ export class ReconcilePool {
     const { port1, port2 } = new MessageChannel();
     let received = 0;
     let wanted = -1;
+    let threadId = -1;
     let allReceived: (() => void) | undefined;
     port1.on("message", (message: WorkerMessage) => {
       received++;
       switch (message.t) {
+        case "started":
+          threadId = message.threadId;
+          break;
         case "outcomes":
           hooks.onOutcomes(message.outcomes);
           break;
@@ -107,11 +113,27 @@ export class ReconcilePool {
       if (result.outcomes.length > 0) hooks.onOutcomes(result.outcomes);
       return undefined;
     } catch (error) {
+      // Piscina rejects an aborted task before its thread has stopped: wait for
+      // the exit, so a retry of these keys can never overlap the old run.
+      await this.#exited(threadId);
       return { error, killed: killer.signal.aborted };
     } finally {
       clearTimeout(timer);
       port1.close();
     }
+  }
+
+  async #exited(threadId: number): Promise<void> {
+    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
+    if (!worker) return;
+    await new Promise<void>((resolve) => {
+      // A worker that outlives this is stuck past terminate(): give up waiting rather than the controller.
+      const timer = setTimeout(resolve, EXIT_WAIT_MS);
+      worker.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Waits for running batches, then stops the workers. */
