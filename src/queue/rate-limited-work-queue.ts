@@ -1,7 +1,8 @@
 import { defaultControllerRateLimiter } from "./default-rate-limiter.js";
 import { DelayScheduler } from "./delay-scheduler.js";
-import { InvalidArgumentError, describe } from "./errors.js";
+import { InvalidArgumentError, describe, pow2AtLeast } from "./errors.js";
 import { checkRateLimiter } from "./max-of-rate-limiter.js";
+import { type AddOptions, checkPriority, priorityOption } from "./priority.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { WorkQueue, type WorkQueueOptions } from "./work-queue.js";
 
@@ -20,33 +21,44 @@ import { WorkQueue, type WorkQueueOptions } from "./work-queue.js";
  * `whenIdle` and `len` ignore keys still waiting for their delay (a periodic
  * requeue would otherwise keep a controller from ever being idle); `delayed()`
  * counts them.
+ *
+ * A delayed key keeps its priority until it fires; when delayed adds of a key
+ * coalesce, or a plain add supersedes a delayed one, the higher priority wins.
  */
 export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
   private readonly rateLimiter: RateLimiter<K>;
   private readonly scheduler: DelayScheduler;
+  // Priority per delayed handle (0 = default); allocated on the first delayed
+  // add with a priority, so the default path never touches it.
+  private delayPrio: Int32Array | undefined = undefined;
 
   constructor(rateLimiter: RateLimiter<K> = defaultControllerRateLimiter<K>(), options: WorkQueueOptions = {}) {
     super(options);
     checkRateLimiter("RateLimitedWorkQueue.rateLimiter", rateLimiter);
     this.rateLimiter = rateLimiter;
     // A due key joins the queue like a plain add (the entry is already gone).
-    this.scheduler = new DelayScheduler((h) => this.queue.add(h));
+    this.scheduler = new DelayScheduler((h) => this.queue.add(h, this.takeDelayPriority(h)));
   }
 
   /**
-   * Adds `k` after `ms` milliseconds (now if `ms <= 0`). A key waits at most once:
-   * a second `addAfter` keeps whichever due time is earlier. Ignored after shut down.
+   * Adds `k` after `ms` milliseconds (now if `ms <= 0`) at `options.priority`.
+   * A key waits at most once: a second `addAfter` keeps whichever due time is
+   * earlier and whichever priority is higher. Ignored after shut down.
    */
-  addAfter(k: K, ms: number): void {
+  addAfter(k: K, ms: number, options?: AddOptions): void {
     checkDelay("RateLimitedWorkQueue.addAfter", ms);
+    const p = options === undefined ? 0 : priorityOption("RateLimitedWorkQueue.addAfter", options);
     if (this.queue.shuttingDown()) return;
-    this.delay(this.interner.intern(k), ms);
+    this.delay(this.interner.intern(k), ms, p);
   }
 
-  /** Adds `k` after the delay the rate limiter gives it (its next retry). */
-  addRateLimited(k: K): void {
+  /** Adds `k` after the delay the rate limiter gives it (its next retry), at `options.priority`. */
+  addRateLimited(k: K, options?: AddOptions): void {
+    const p = options === undefined ? 0 : priorityOption("RateLimitedWorkQueue.addRateLimited", options);
     if (this.queue.shuttingDown()) return;
-    this.addAfter(k, this.rateLimiter.when(k));
+    const ms = this.rateLimiter.when(k);
+    checkDelay("RateLimitedWorkQueue.addRateLimited", ms);
+    this.delay(this.interner.intern(k), ms, p);
   }
 
   /** Resets the rate limiter's memory of `k` (call it when `k` succeeded). */
@@ -72,18 +84,23 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
 
   // ---- Advanced: handle API for the controller's hot path --------------------
 
-  /** `addAfter` by handle (from `handleOf`); hashes nothing. */
-  addAfterHandle(h: number, ms: number): void {
+  /** `addAfter` by handle (from `handleOf`) at `priority`; hashes nothing. */
+  addAfterHandle(h: number, ms: number, priority = 0): void {
     checkDelay("RateLimitedWorkQueue.addAfterHandle", ms);
+    if (priority !== 0) checkPriority("RateLimitedWorkQueue.addAfterHandle", priority);
     if (this.queue.shuttingDown()) return;
     this.checkLive("RateLimitedWorkQueue.addAfterHandle", h);
-    this.delay(h, ms);
+    this.delay(h, ms, priority);
   }
 
-  protected override enqueue(h: number): void {
-    // An add now supersedes a pending delayed add (client-go#126027).
-    if (this.scheduler.size !== 0) this.scheduler.cancel(h);
-    this.queue.add(h);
+  protected override enqueue(h: number, priority: number): void {
+    // An add now supersedes a pending delayed add (client-go#126027), and
+    // inherits its priority if that is higher.
+    if (this.scheduler.size !== 0 && this.scheduler.cancel(h)) {
+      const delayed = this.takeDelayPriority(h);
+      if (delayed > priority) priority = delayed;
+    }
+    this.queue.add(h, priority);
   }
 
   // A waiting key keeps its handle: the scheduler fires by handle.
@@ -91,9 +108,33 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     return !this.scheduler.has(h);
   }
 
-  private delay(h: number, ms: number): void {
-    if (ms <= 0) this.enqueue(h);
-    else this.scheduler.schedule(h, performance.now() + ms);
+  private delay(h: number, ms: number, priority: number): void {
+    if (ms <= 0) {
+      this.enqueue(h, priority);
+      return;
+    }
+    if (priority !== 0 || this.delayPrio !== undefined) this.noteDelayPriority(h, priority);
+    this.scheduler.schedule(h, performance.now() + ms);
+  }
+
+  // Before schedule(): a handle already waiting coalesces to the higher priority.
+  private noteDelayPriority(h: number, priority: number): void {
+    let d = this.delayPrio;
+    if (d === undefined || h >= d.length) {
+      const next = new Int32Array(pow2AtLeast(h + 1, d === undefined ? 1024 : d.length * 2));
+      if (d !== undefined) next.set(d);
+      this.delayPrio = d = next;
+    }
+    d[h] = this.scheduler.has(h) && d[h] > priority ? d[h] : priority;
+  }
+
+  /** The priority `h` was delayed with, reset to 0 (it fired or was cancelled). */
+  private takeDelayPriority(h: number): number {
+    const d = this.delayPrio;
+    if (d === undefined || h >= d.length) return 0;
+    const p = d[h];
+    d[h] = 0;
+    return p;
   }
 }
 

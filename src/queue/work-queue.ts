@@ -1,6 +1,7 @@
 import { InvalidArgumentError, describe } from "./errors.js";
-import { HandleQueue } from "./handle-queue.js";
+import { HandleQueue, handleQueueOptions } from "./handle-queue.js";
 import { KeyInterner } from "./key-interner.js";
+import { type AddOptions, checkPriority, priorityOption } from "./priority.js";
 
 export interface WorkQueueOptions {
   /**
@@ -9,6 +10,13 @@ export interface WorkQueueOptions {
    * leak. True makes re-adds cheaper and handles stable (see `handleOf`).
    */
   retainKeys?: boolean;
+  /** Aging bound for priorities, default 1000 ms (see `HandleQueue`). */
+  maxWaitMs?: number;
+  /**
+   * Record each key's enqueue time even while no priority is in use, so
+   * `enqueuedAtHandle` always answers (one clock read per add).
+   */
+  trackTimeInQueue?: boolean;
 }
 
 /**
@@ -20,9 +28,15 @@ export interface WorkQueueOptions {
  * Keys are interned to integer handles once, at `add`; the queue itself runs
  * on handles (`HandleQueue`). The `*Handle` methods are the controller's hot
  * path and skip the key lookup altogether.
+ *
+ * Priorities: `add(k, { priority })`, higher first, default 0, FIFO within a
+ * priority; a key waiting longer than `maxWaitMs` is served ahead of younger
+ * keys of any priority, so a low priority is never starved (see `HandleQueue`).
  */
 export class WorkQueue<K = string> {
-  protected readonly queue = new HandleQueue();
+  // `declare`: no field initialized to undefined first, which measurably slows
+  // every later `this.queue` access on the hot path.
+  declare protected readonly queue: HandleQueue;
   protected readonly interner = new KeyInterner<K>();
   protected readonly retainKeys: boolean;
 
@@ -34,12 +48,17 @@ export class WorkQueue<K = string> {
       throw new InvalidArgumentError("WorkQueue.options.retainKeys", `must be a boolean, got ${describe(options.retainKeys)}`);
     }
     this.retainKeys = options.retainKeys ?? false;
+    this.queue = new HandleQueue(handleQueueOptions("WorkQueue.options", { maxWaitMs: options.maxWaitMs, trackTimeInQueue: options.trackTimeInQueue }));
   }
 
-  /** Marks `k` as needing work (one map lookup). Ignored after `shutDown`. */
-  add(k: K): void {
+  /**
+   * Marks `k` as needing work (one map lookup) at `options.priority` (default 0;
+   * a queued key added at a higher priority moves up). Ignored after `shutDown`.
+   */
+  add(k: K, options?: AddOptions): void {
+    const p = options === undefined ? 0 : priorityOption("WorkQueue.add", options);
     if (this.queue.shuttingDown()) return; // do not intern keys nobody will get
-    this.enqueue(this.interner.intern(k));
+    this.enqueue(this.interner.intern(k), p);
   }
 
   /** The next key, now processing; `undefined` once shut down and drained. */
@@ -56,9 +75,14 @@ export class WorkQueue<K = string> {
     if (h >= 0) this.doneHandle(h);
   }
 
-  /** How many keys are ready. */
+  /** How many keys are ready, whatever their priority. */
   len(): number {
     return this.queue.len();
+  }
+
+  /** Ready keys per priority in use (for metrics; allocates a Map). */
+  lenByPriority(): Map<number, number> {
+    return this.queue.lenByPriority();
   }
 
   /** How many keys are handed out and not yet done. */
@@ -110,11 +134,12 @@ export class WorkQueue<K = string> {
     return this.interner.keyOf(h);
   }
 
-  /** `add` by handle (from `handleOf`); hashes nothing. */
-  addHandle(h: number): void {
+  /** `add` by handle (from `handleOf`) at `priority`; hashes nothing. */
+  addHandle(h: number, priority = 0): void {
+    if (priority !== 0) checkPriority("WorkQueue.addHandle", priority);
     if (this.queue.shuttingDown()) return;
     this.checkLive("WorkQueue.addHandle", h);
-    this.enqueue(h);
+    this.enqueue(h, priority);
   }
 
   /** The next ready handle, now processing; -1 when none is ready. */
@@ -125,6 +150,25 @@ export class WorkQueue<K = string> {
   /** Like `get`, by handle. */
   getHandle(): Promise<number | undefined> {
     return this.queue.get();
+  }
+
+  /**
+   * When handle `h` (queued or processing) last became ready, in
+   * `performance.now()` ms: right after `tryGetHandle`/`getHandle`,
+   * `performance.now() - enqueuedAtHandle(h)` is its time in queue. NaN until
+   * the queue records times: from its first non-default priority, or from the
+   * start with `trackTimeInQueue`.
+   */
+  enqueuedAtHandle(h: number): number {
+    return this.queue.enqueuedAt(h);
+  }
+
+  /**
+   * The priority handle `h` was handed out at, while it is processing: requeue
+   * its result (`addAfterHandle`, `addRateLimited`) at it to keep it.
+   */
+  servedPriorityOfHandle(h: number): number | undefined {
+    return this.queue.servedPriority(h);
   }
 
   /** `done` by handle; hashes nothing (releasing an idle key deletes its map entry). */
@@ -139,9 +183,9 @@ export class WorkQueue<K = string> {
 
   // ---- For subclasses --------------------------------------------------------
 
-  /** Puts interned handle `h` in the queue. */
-  protected enqueue(h: number): void {
-    this.queue.add(h);
+  /** Puts interned handle `h` in the queue at (validated) `priority`. */
+  protected enqueue(h: number, priority: number): void {
+    this.queue.add(h, priority);
   }
 
   /** Whether an idle handle may be released (a subclass may still hold it). */
