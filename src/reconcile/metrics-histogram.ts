@@ -98,10 +98,12 @@ export class Histogram {
   collect(): void {}
 
   #grow(series: number): void {
-    const counts = new Float64Array(Math.max(this.#sums.length * 2, series + 1) * this.#stride);
+    // Both arrays get room for the same series: #sums.length is the bound checked.
+    const sums = grown(this.#sums, series);
+    const counts = new Float64Array(sums.length * this.#stride);
     counts.set(this.#counts);
     this.#counts = counts;
-    this.#sums = grown(this.#sums, series);
+    this.#sums = sums;
   }
 }
 
