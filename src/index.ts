@@ -2,7 +2,7 @@
 
 // reconcile
 export { Controller } from "./reconcile/controller.js";
-export type { ControllerOptions, ControllerStats, Isolation, RegisterOptions } from "./reconcile/controller.js";
+export type { ControllerOptions, ControllerStats, EnqueueOptions, Isolation, RegisterOptions } from "./reconcile/controller.js";
 export { BaseReconciler } from "./reconcile/base-reconciler.js";
 export type { Reconciler, Result, ReconcileRequest, ReconcileContext } from "./reconcile/reconciler.js";
 export type { ResourceClient } from "./reconcile/resource-client.js";
@@ -28,6 +28,8 @@ export type { ExponentialBackoffOptions } from "./queue/exponential-backoff-rate
 export { BucketRateLimiter } from "./queue/bucket-rate-limiter.js";
 export { MaxOfRateLimiter } from "./queue/max-of-rate-limiter.js";
 export { defaultControllerRateLimiter } from "./queue/default-rate-limiter.js";
+export { DEFAULT_PRIORITY, LOW_PRIORITY, HIGH_PRIORITY, MAX_PRIORITY } from "./queue/priority.js";
+export type { AddOptions } from "./queue/priority.js";
 
 // events
 export type { CloudEvent } from "./events/cloud-event.js";

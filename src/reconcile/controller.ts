@@ -12,6 +12,7 @@ import { toWireError } from "../pool/protocol.js";
 import { defaultWorkerFile } from "../pool/worker-file.js";
 import { defaultControllerRateLimiter } from "../queue/default-rate-limiter.js";
 import { RateLimitedWorkQueue } from "../queue/rate-limited-work-queue.js";
+import { DEFAULT_PRIORITY, LOW_PRIORITY, MAX_PRIORITY } from "../queue/priority.js";
 import type { RateLimiter } from "../queue/rate-limiter.js";
 import { ConflictError } from "../storage/errors.js";
 import type { Resource } from "../storage/resource.js";
@@ -69,6 +70,11 @@ export interface RegisterOptions {
    * false reconciles on every change.
    */
   generationChangedPredicate?: boolean;
+}
+
+export interface EnqueueOptions {
+  /** Higher runs first; default 0. Lists and resyncs use -100. Waiting keys age, so none starves. */
+  priority?: number;
 }
 
 /** Counters since start; a snapshot. */
@@ -183,7 +189,7 @@ export class Controller {
       kind: (kind) => this.#kinds.get(kind),
       kinds: () => this.#kinds.keys(),
       handleOf: (kind, uid) => this.#handleOf(kind, uid),
-      enqueue: (h, reason) => this.#addHandle(h, reason),
+      enqueue: (h, reason, low) => this.#addHandle(h, reason, 0, low ? LOW_PRIORITY : DEFAULT_PRIORITY),
     });
   }
 
@@ -310,13 +316,17 @@ export class Controller {
     await this.stop();
   }
 
-  /** Reconciles `request` as soon as a worker is free (Fabrica's Enqueue). */
-  enqueue(request: ReconcileRequest): void {
-    this.enqueueAfter(request, 0);
+  /**
+   * Reconciles `request` as soon as a worker is free (Fabrica's Enqueue).
+   * `priority`: higher runs first (default 0; lists and resyncs use -100); a
+   * waiting key is served within about a second whatever its priority.
+   */
+  enqueue(request: ReconcileRequest, options: EnqueueOptions = {}): void {
+    this.enqueueAfter(request, 0, options);
   }
 
   /** Reconciles `request` after `delayMs`; the earliest pending time wins. */
-  enqueueAfter(request: ReconcileRequest, delayMs: number): void {
+  enqueueAfter(request: ReconcileRequest, delayMs: number, options: EnqueueOptions = {}): void {
     const kind = assertKind(request?.resourceKind, "request.resourceKind");
     const uid = assertUid(request.resourceUid, "request.resourceUid");
     if (!this.#kinds.has(kind)) {
@@ -325,7 +335,11 @@ export class Controller {
     if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) {
       throw new ValidationError("delayMs", `must be a finite number of ms >= 0, got ${String(delayMs)}`);
     }
-    this.#add(kind, uid, request.reason, delayMs);
+    const priority = options.priority ?? DEFAULT_PRIORITY;
+    if (!Number.isInteger(priority) || Math.abs(priority) > MAX_PRIORITY) {
+      throw new ValidationError("options.priority", `must be an integer in -${MAX_PRIORITY}..${MAX_PRIORITY}, got ${String(priority)}`);
+    }
+    this.#addHandle(this.#handleOf(kind, uid), request.reason, delayMs, priority);
   }
 
   /**
@@ -367,14 +381,21 @@ export class Controller {
     return h;
   }
 
-  #addHandle(h: number, reason: string | undefined, delayMs = 0): void {
+  #addHandle(h: number, reason: string | undefined, delayMs = 0, priority = DEFAULT_PRIORITY): void {
     this.#state.reason[h] = reason;
-    if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs);
-    else this.#queue.addHandle(h);
+    if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs, priority);
+    else this.#queue.addHandle(h, priority);
   }
 
   #add(kind: string, uid: string, reason: string | undefined, delayMs = 0): void {
     this.#addHandle(this.#handleOf(kind, uid), reason, delayMs);
+  }
+
+  /** A requeue keeps the priority the key was served at (controller-runtime's rule). */
+  #requeue(h: number, delayMs = 0): void {
+    const priority = this.#state.priority[h];
+    if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs, priority);
+    else this.#queue.addHandle(h, priority);
   }
 
   #onEvent(event: CloudEvent): void {
@@ -402,9 +423,11 @@ export class Controller {
       }
       const size = Math.min(this.#maxBatch, Math.max(1, Math.ceil((this.#queue.len() + 1) / this.#workers)));
       const handles = [first];
+      this.#state.priority[first] = this.#queue.servedPriorityOfHandle(first) ?? DEFAULT_PRIORITY;
       while (handles.length < size) {
         const h = this.#queue.tryGetHandle();
         if (h < 0) break;
+        this.#state.priority[h] = this.#queue.servedPriorityOfHandle(h) ?? DEFAULT_PRIORITY;
         handles.push(h);
       }
       this.#slots++;
@@ -648,7 +671,7 @@ export class Controller {
       return error instanceof Error ? error : new Error(String(error));
     } finally {
       // Someone else's change seen during the write is a real change: reconcile again.
-      if (this.#informer.endWrite(h, written)) this.#queue.addHandle(h);
+      if (this.#informer.endWrite(h, written)) this.#requeue(h);
     }
   }
 
@@ -672,7 +695,7 @@ export class Controller {
       const status = withCondition(job.loaded.status, job, VALID, "False", "InvalidResource", problem);
       if (dequal(status, job.loaded.status)) return;
       this.#logger.warn(`${key}: invalid, not reconciled until it changes: ${problem}`);
-      if ((await this.#write(job, { ...job.loaded, status })) === "conflict") this.#queue.addHandle(job.h);
+      if ((await this.#write(job, { ...job.loaded, status })) === "conflict") this.#requeue(job.h);
     } catch (error) {
       this.#logger.error(`${key}: recording its invalidity failed, will retry:`, error);
       this.#retry(job.h, key);
@@ -685,7 +708,7 @@ export class Controller {
   #settle(h: number, key: string, outcome: ItemOutcome, error: WireError | undefined, conflict: boolean): void {
     if (conflict) {
       // The resource changed under the reconcile: run it again now, on fresh data, without backoff.
-      this.#queue.addHandle(h);
+      this.#requeue(h);
       return;
     }
     if (error) {
@@ -706,7 +729,7 @@ export class Controller {
     if (outcome.requeueAfter !== undefined && outcome.requeueAfter > 0) {
       this.#forget(h, key);
       this.#stats.requeued++;
-      this.#queue.addAfterHandle(h, outcome.requeueAfter);
+      this.#requeue(h, outcome.requeueAfter);
     } else if (outcome.requeue) {
       this.#stats.requeued++;
       this.#retry(h, key);
@@ -721,7 +744,7 @@ export class Controller {
 
   #retry(h: number, key: string): void {
     this.#state.failed[h] = 1;
-    this.#queue.addRateLimited(key);
+    this.#queue.addRateLimited(key, { priority: this.#state.priority[h] });
   }
 
   #forget(h: number, key: string): void {

@@ -5,6 +5,8 @@
 export class HandleState {
   /** 1 once the rate limiter counted a failure, so a success must forget it. */
   failed = new Uint8Array(1024);
+  /** The priority the key was last served at; its requeues keep it. */
+  priority = new Int32Array(1024);
   /** Why the key was last enqueued (metadata only: never splits a key). */
   reason: (string | undefined)[] = [];
 
@@ -12,6 +14,7 @@ export class HandleState {
   reset(h: number): void {
     if (h >= this.failed.length) return;
     this.failed[h] = 0;
+    this.priority[h] = 0;
     this.reason[h] = undefined;
   }
 
@@ -22,5 +25,8 @@ export class HandleState {
     const failed = new Uint8Array(size);
     failed.set(this.failed);
     this.failed = failed;
+    const priority = new Int32Array(size);
+    priority.set(this.priority);
+    this.priority = priority;
   }
 }

@@ -179,3 +179,43 @@ describe("per-kind schema", () => {
     await expect(controller.registerReconciler(new Counting(), { schema: { parse() {} } as never })).rejects.toThrow(ValidationError);
   });
 });
+
+describe("priority", () => {
+  it("serves a high-priority key before waiting low-priority ones, and the initial list low", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const r = new (class extends BaseReconciler<Thing> {
+      readonly resourceKind = "Thing";
+      async reconcile(_ctx: ReconcileContext, t: Thing): Promise<void> {
+        order.push(t.uid);
+        if (order.length === 1) await gate;
+      }
+    })();
+    const bus = new InMemoryEventBus();
+    const storage = new InMemoryStorage();
+    const client = new StorageClient(storage);
+    for (let i = 0; i < 5; i++) await client.create({ kind: "Thing", uid: `listed${i}`, spec: { value: i } });
+    await client.create({ kind: "Thing", uid: "urgent", spec: { value: 9 } });
+    const controller = new Controller(bus, storage, { isolation: "inline", workers: 1, maxBatch: 1, logger: silentLogger });
+    await controller.registerReconciler(r);
+    cleanups.push(async () => {
+      await controller.stop();
+      await bus.close();
+      await storage.close();
+    });
+    await controller.start();
+    while (order.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    // Everything else waits at LOW_PRIORITY from the initial list; this one jumps the line.
+    controller.enqueue({ resourceKind: "Thing", resourceUid: "urgent" }, { priority: 100 });
+    release();
+    await controller.idle();
+    expect(order[1]).toBe("urgent");
+    expect(order).toHaveLength(6);
+  });
+
+  it("rejects a priority out of range, naming it", async () => {
+    const { controller } = await setup([new Counting()]);
+    expect(() => controller.enqueue({ resourceKind: "Thing", resourceUid: "a" }, { priority: 1.5 })).toThrow(/options.priority/);
+  });
+});
