@@ -43,6 +43,7 @@ Flags:
   --changes F       fraction 0..1 of devices whose desired state is flipped once after converging (default 0.1)
   --nats URL        run on NATS JetStream + KV at URL (comma-separated for several) instead of in memory;
                     the demo owns KV bucket converge_demo and stream CONVERGE_DEMO and resets them
+  --metrics-port N  serve Prometheus /metrics, /metrics.json, /healthz and /readyz on 127.0.0.1:N while running
   -q, --quiet       no live progress, only the summary
   -h, --help        show this help
 

@@ -3,6 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { EventBus } from "../events/event-bus.js";
 import { InMemoryEventBus } from "../events/in-memory-event-bus.js";
 import { JetStreamEventBus } from "../events/jetstream-event-bus.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats, redactServers } from "../events/nats-connection.js";
 import type { Logger } from "../reconcile/logger.js";
 import { InMemoryStorage } from "../storage/in-memory-storage.js";
@@ -20,6 +21,8 @@ export interface DemoBackends {
   storage: Storage;
   /** For the summary, without credentials. */
   description: string;
+  /** The NATS connection, when on NATS (for its reconnect metrics). */
+  connection?: NatsConnection;
   close(): Promise<void>;
 }
 
@@ -57,6 +60,7 @@ export async function openDemoBackends(nats: string | undefined, logger: Logger)
     return {
       bus,
       storage,
+      connection: nc,
       description: `NATS JetStream + KV at ${redactServers(servers)}`,
       async close() {
         await bus.close();

@@ -29,6 +29,8 @@ export interface DemoOptions {
   quiet: boolean;
   /** NATS server URL(s), comma-separated: run on JetStream + KV instead of the in-memory default. */
   nats?: string;
+  /** Serve /metrics, /metrics.json, /healthz and /readyz on this port (127.0.0.1) while the demo runs. */
+  metricsPort?: number;
   /** Ends the run early (Ctrl-C); the summary reports what converged by then. */
   signal?: AbortSignal;
 }
@@ -66,6 +68,7 @@ const DemoOptionsSchema = v.strictObject(
     timeoutMs: v.pipe(v.number(TIMEOUT_MESSAGE), v.gtValue(0, TIMEOUT_MESSAGE), v.maxValue(MAX_TIMEOUT_MS, TIMEOUT_MESSAGE)),
     changes: fraction("fraction"),
     quiet: v.boolean("must be true or false"),
+    metricsPort: v.optional(v.pipe(v.number("must be a port number"), v.integer("must be a port number"), v.minValue(0, "must be a port number 0..65535"), v.maxValue(65_535, "must be a port number 0..65535"))),
     nats: v.optional(
       v.pipe(
         v.string("must be a string"),
@@ -88,6 +91,7 @@ const FLAGS: Record<Field, string> = {
   changes: "--changes",
   quiet: "--quiet",
   nats: "--nats",
+  metricsPort: "--metrics-port",
 };
 
 interface Invalid {
@@ -143,6 +147,7 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
         changes: { type: "string" },
         quiet: { type: "boolean", short: "q" },
         nats: { type: "string" },
+        "metrics-port": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -166,6 +171,8 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
   options.workers = number("workers") ?? options.workers;
   options.timeoutMs = number("timeoutMs", 1_000) ?? options.timeoutMs;
   options.changes = number("changes") ?? options.changes;
+  const metricsPort = number("metricsPort");
+  if (metricsPort !== undefined) options.metricsPort = metricsPort;
   if (typeof values.isolation === "string") {
     raw.isolation = JSON.stringify(values.isolation);
     options.isolation = values.isolation as Isolation;

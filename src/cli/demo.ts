@@ -3,6 +3,8 @@ import { performance } from "node:perf_hooks";
 import { setImmediate as nextLoopTurn } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Controller } from "../reconcile/controller.js";
+import { ControllerMetrics } from "../reconcile/metrics.js";
+import { serveMetrics } from "../reconcile/metrics-server.js";
 import { RegistrationError } from "../reconcile/errors.js";
 import { StorageClient } from "../reconcile/storage-client.js";
 import { ConflictError } from "../storage/errors.js";
@@ -46,12 +48,17 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
   const backends = await openDemoBackends(opts.nats, logger);
   const { bus, storage } = backends;
   const client = new StorageClient(storage);
+  const metrics = opts.metricsPort === undefined ? undefined : new ControllerMetrics();
   const controller = new Controller(bus, storage, {
     isolation: opts.isolation,
     workers: opts.workers,
     logger,
     workerLogLevel: "warn",
+    metrics,
   });
+  const unwatchNats = metrics && backends.connection ? metrics.watchNatsConnection(backends.connection) : undefined;
+  const metricsServer = metrics ? await serveMetrics({ port: opts.metricsPort!, metrics, health: controller.health }) : undefined;
+  if (metricsServer) progress.printAbove(`metrics on ${metricsServer.url}/metrics (also /metrics.json, /healthz, /readyz)`);
 
   let startedAt = performance.now();
   let endedAt: number | undefined;
@@ -159,6 +166,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     progress.stop();
     watchAbort.abort();
     await controller.stop();
+    unwatchNats?.();
+    await metricsServer?.close();
     await backends.close();
     await watching;
     if (previousFailRate === undefined) delete process.env[FAIL_RATE_ENV];

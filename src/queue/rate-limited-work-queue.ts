@@ -52,13 +52,17 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     this.delay(this.interner.intern(k), ms, p);
   }
 
-  /** Adds `k` after the delay the rate limiter gives it (its next retry), at `options.priority`. */
-  addRateLimited(k: K, options?: AddOptions): void {
+  /**
+   * Adds `k` after the delay the rate limiter gives it (its next retry), at
+   * `options.priority`; returns that delay in ms (-1 after shut down).
+   */
+  addRateLimited(k: K, options?: AddOptions): number {
     const p = options === undefined ? 0 : priorityOption("RateLimitedWorkQueue.addRateLimited", options);
-    if (this.queue.shuttingDown()) return;
+    if (this.queue.shuttingDown()) return -1;
     const ms = this.rateLimiter.when(k);
     checkDelay("RateLimitedWorkQueue.addRateLimited", ms);
     this.delay(this.interner.intern(k), ms, p);
+    return ms;
   }
 
   /** Resets the rate limiter's memory of `k` (call it when `k` succeeded). */

@@ -21,6 +21,8 @@ import { conditionsOf, setCondition, type Condition } from "./conditions.js";
 import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";
 import { HandleState } from "./handle-state.js";
 import { Informer } from "./informer.js";
+import { ControllerMetrics, reconcileOutcome } from "./metrics.js";
+import { HealthState } from "./metrics-health.js";
 import { defaultLogger, type Logger } from "./logger.js";
 import type { ReconcileRequest, Reconciler } from "./reconciler.js";
 import { checkReconciler, loadReconcilerModule } from "./reconciler-module.js";
@@ -51,6 +53,8 @@ export interface ControllerOptions {
   resyncPeriod?: number;
   /** Delete resources whose owner (metadata.ownerUid + ownerKind) is gone. Default true. */
   garbageCollection?: boolean;
+  /** Where to count queue and reconcile metrics (Prometheus text and snapshots). Default: none, at no cost. */
+  metrics?: ControllerMetrics;
 }
 
 export interface RegisterOptions {
@@ -109,6 +113,8 @@ interface Registration {
   instance?: Reconciler;
   schema?: v.GenericSchema;
   generationChangedPredicate: boolean;
+  /** The kind's index in the metrics' kind label. */
+  metricsKind: number;
 }
 
 /** A key being reconciled, with the resource as it was read (never handed to user code). */
@@ -158,6 +164,10 @@ export class Controller {
   #slots = 0;
   #slotFreed: (() => void) | undefined;
   readonly #informer: Informer;
+  readonly #metrics: ControllerMetrics | undefined;
+  /** Live from construction; ready once started and listed; not ready once stopping. */
+  readonly health = new HealthState();
+  #maxSlots = 1;
 
   constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
     this.#bus = bus;
@@ -174,6 +184,10 @@ export class Controller {
     this.#workerLogLevel = options.workerLogLevel ?? "info";
     this.#eventSource = options.eventSource ?? "converge";
     this.#workerFile = options.workerFile;
+    if (options.metrics !== undefined && !(options.metrics instanceof ControllerMetrics)) {
+      throw new ValidationError("options.metrics", "must be a ControllerMetrics");
+    }
+    this.#metrics = options.metrics;
     // Keys stay interned: they are the fleet's resources, and a retained handle
     // keeps re-adds hash-free and per-handle state valid.
     this.#queue = new RateLimitedWorkQueue<string>(options.rateLimiter ?? defaultControllerRateLimiter<string>(), { retainKeys: true });
@@ -216,7 +230,7 @@ export class Controller {
     if (typeof generationChangedPredicate !== "boolean") {
       throw new ValidationError("options.generationChangedPredicate", `must be true or false, got ${String(generationChangedPredicate)}`);
     }
-    let registration: Omit<Registration, "generationChangedPredicate">;
+    let registration: Omit<Registration, "generationChangedPredicate" | "metricsKind">;
     if (typeof reconciler === "string" || reconciler instanceof URL) {
       const url = String(reconciler);
       const isolation = options.isolation ?? this.#isolation;
@@ -240,7 +254,13 @@ export class Controller {
     if (this.#kinds.has(registration.kind)) {
       throw new RegistrationError(`a reconciler for kind ${registration.kind} is registered already`);
     }
-    this.#kinds.set(registration.kind, schema === undefined ? { ...registration, generationChangedPredicate } : { ...registration, schema, generationChangedPredicate });
+    const metricsKind = this.#metrics?.kindIndex(registration.kind) ?? -1;
+    this.#kinds.set(
+      registration.kind,
+      schema === undefined
+        ? { ...registration, generationChangedPredicate, metricsKind }
+        : { ...registration, schema, generationChangedPredicate, metricsKind },
+    );
     this.#logger.info(`Registered reconciler for ${registration.kind}`);
   }
 
@@ -271,14 +291,21 @@ export class Controller {
     try {
       await this.#bus.start();
       this.#subscription = await this.#bus.subscribe("**", (event) => this.#onEvent(event));
+      this.#metrics?.setCallbacks({
+        queueDepth: () => this.#queue.len(),
+        delayed: () => this.#queue.delayed(),
+        poolUtilization: () => this.#slots / this.#maxSlots,
+      });
       await this.#informer.start();
     } catch (error) {
+      this.health.markNotReady(`start failed: ${(error as Error)?.message ?? error}`);
       await this.#subscription?.unsubscribe().catch(() => {});
       await this.#pool?.destroy();
       this.#phase = "stopped";
       throw error;
     }
     this.#phase = "running";
+    this.health.markReady();
     this.#dispatchDone = this.#dispatchLoop();
   }
 
@@ -295,6 +322,7 @@ export class Controller {
     if (this.#phase === "stopping" || this.#phase === "stopped") return this.#stopped();
     while (this.#phase === "starting") await nextTurn();
     this.#phase = "stopping";
+    this.health.markNotReady("stopping");
     await this.#informer.stop();
     const subscription = this.#subscription;
     this.#subscription = undefined;
@@ -305,6 +333,7 @@ export class Controller {
     await Promise.all(this.#inflight);
     await this.#pool?.close();
     this.#phase = "stopped";
+    this.health.markNotReady("stopped");
     this.#logger.info("Stopped reconciliation controller");
   }
 
@@ -378,13 +407,30 @@ export class Controller {
   #handleOf(kind: string, uid: string): number {
     const h = this.#queue.handleOf(`${kind}/${uid}`);
     this.#state.ensure(h);
+    if (this.#metrics) this.#metrics.bind(h, this.#kinds.get(kind)?.metricsKind ?? this.#metrics.kindIndex(kind));
     return h;
   }
 
   #addHandle(h: number, reason: string | undefined, delayMs = 0, priority = DEFAULT_PRIORITY): void {
     this.#state.reason[h] = reason;
-    if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs, priority);
-    else this.#queue.addHandle(h, priority);
+    this.#enqueue(h, delayMs, priority);
+  }
+
+  /** Every add goes through here, so metrics see each one. */
+  #enqueue(h: number, delayMs: number, priority: number): void {
+    if (delayMs > 0) {
+      this.#metrics?.addedAfter(h, delayMs);
+      this.#queue.addAfterHandle(h, delayMs, priority);
+    } else {
+      this.#metrics?.added(h);
+      this.#queue.addHandle(h, priority);
+    }
+  }
+
+  /** Every done goes through here. */
+  #done(h: number): void {
+    this.#metrics?.done(h);
+    this.#queue.doneHandle(h);
   }
 
   #add(kind: string, uid: string, reason: string | undefined, delayMs = 0): void {
@@ -393,9 +439,7 @@ export class Controller {
 
   /** A requeue keeps the priority the key was served at (controller-runtime's rule). */
   #requeue(h: number, delayMs = 0): void {
-    const priority = this.#state.priority[h];
-    if (delayMs > 0) this.#queue.addAfterHandle(h, delayMs, priority);
-    else this.#queue.addHandle(h, priority);
+    this.#enqueue(h, delayMs, this.#state.priority[h]);
   }
 
   #onEvent(event: CloudEvent): void {
@@ -409,16 +453,18 @@ export class Controller {
 
   async #dispatchLoop(): Promise<void> {
     const perSlot = this.#pool ? 2 : 1;
-    const maxSlots = this.#workers * perSlot;
+    const maxSlots = (this.#maxSlots = this.#workers * perSlot);
     for (;;) {
       while (this.#slots >= maxSlots && this.#phase === "running") {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
       }
       const first = await this.#queue.getHandle();
       if (first === undefined) return;
+      const now = this.#metrics?.now();
+      this.#metrics?.dequeued(first, now);
       if (this.#phase !== "running") {
         // Shutting down: queued keys are not started (they are still in storage).
-        this.#queue.doneHandle(first);
+        this.#done(first);
         continue;
       }
       const size = Math.min(this.#maxBatch, Math.max(1, Math.ceil((this.#queue.len() + 1) / this.#workers)));
@@ -427,6 +473,7 @@ export class Controller {
       while (handles.length < size) {
         const h = this.#queue.tryGetHandle();
         if (h < 0) break;
+        this.#metrics?.dequeued(h, now);
         this.#state.priority[h] = this.#queue.servedPriorityOfHandle(h) ?? DEFAULT_PRIORITY;
         handles.push(h);
       }
@@ -458,13 +505,13 @@ export class Controller {
         } catch (error) {
           this.#logger.error(`${key}: loading failed, will retry:`, error);
           this.#retry(h, key);
-          this.#queue.doneHandle(h);
+          this.#done(h);
           return;
         }
         if (loaded === undefined) {
           this.#stats.missing++;
           this.#forget(h, key);
-          this.#queue.doneHandle(h);
+          this.#done(h);
           // A deleted resource gives its handle back, unless it is wanted again already.
           if (this.#queue.release(key)) {
             this.#state.reset(h);
@@ -591,12 +638,14 @@ export class Controller {
         }
         this.#add(enqueue.kind, enqueue.uid, enqueue.reason ?? `enqueued by ${key}`, enqueue.afterMs);
       }
+      this.#metrics?.reconciled(h, reconcileOutcome(error ? { ...outcome, error } : outcome, conflict), outcome.ms > 0 ? outcome.ms : undefined);
       this.#settle(h, key, outcome, error, conflict);
     } catch (unexpected) {
+      this.#metrics?.reconciled(h, "error");
       this.#logger.error(`${key}: applying the reconcile's outcome failed, will retry:`, unexpected);
       this.#retry(h, key);
     } finally {
-      this.#queue.doneHandle(h);
+      this.#done(h);
     }
   }
 
@@ -700,7 +749,7 @@ export class Controller {
       this.#logger.error(`${key}: recording its invalidity failed, will retry:`, error);
       this.#retry(job.h, key);
     } finally {
-      this.#queue.doneHandle(job.h);
+      this.#done(job.h);
     }
   }
 
@@ -744,7 +793,8 @@ export class Controller {
 
   #retry(h: number, key: string): void {
     this.#state.failed[h] = 1;
-    this.#queue.addRateLimited(key, { priority: this.#state.priority[h] });
+    const delayMs = this.#queue.addRateLimited(key, { priority: this.#state.priority[h] });
+    if (delayMs >= 0) this.#metrics?.retried(h, delayMs);
   }
 
   #forget(h: number, key: string): void {

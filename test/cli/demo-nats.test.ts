@@ -33,6 +33,18 @@ describe("converge demo --nats", () => {
     expect(stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
   });
 
+  it("serves metrics while it runs with --metrics-port", async () => {
+    const { code, stdout, stderr } = await run(["demo", "--devices", "200", "--metrics-port", "0", "--quiet"]);
+    expect(code).toBe(0);
+    expect(stdout + stderr).toMatch(/metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  });
+
+  it("rejects a bad --metrics-port as a usage error", async () => {
+    const { code, stderr } = await run(["demo", "--metrics-port", "70000"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--metrics-port: must be a port number/);
+  });
+
   it("rejects a malformed --nats value as a usage error", async () => {
     const { code, stderr } = await run(["demo", "--nats", "not a url"]);
     expect(code).toBe(2);
