@@ -1,0 +1,111 @@
+import { fileURLToPath } from "node:url";
+import { Piscina } from "piscina";
+import { ConflictError } from "../src/storage/errors.js";
+import type { Storage } from "../src/storage/storage.js";
+import { DEVICE_KIND, type BenchDevice } from "./device.js";
+
+/**
+ * The e2e baseline: what one writes without converge's queue and batching.
+ * Every storage put of an unconverged device loads it and sends it to Piscina
+ * as its own task (structured clone of the plain object); the worker returns
+ * the status and the main thread writes it with compare-and-swap — the same
+ * load, reconcile and CAS write per key as the controller does.
+ */
+export class NaiveController {
+  readonly #storage: Storage;
+  readonly #pool: Piscina<BenchDevice, BenchDevice["status"]>;
+  readonly #abort = new AbortController();
+  #watching: Promise<void> | undefined;
+  #reconciles = 0;
+  #conflicts = 0;
+
+  constructor(storage: Storage, threads: number) {
+    this.#storage = storage;
+    this.#pool = new Piscina({
+      filename: fileURLToPath(new URL("./naive-worker.js", import.meta.url)),
+      minThreads: threads,
+      maxThreads: threads,
+    });
+  }
+
+  get reconciles(): number {
+    return this.#reconciles;
+  }
+
+  get conflicts(): number {
+    return this.#conflicts;
+  }
+
+  start(): void {
+    const changes = this.#storage.watch(DEVICE_KIND, { signal: this.#abort.signal });
+    this.#watching = (async () => {
+      for await (const change of changes) {
+        if (change.type !== "put") continue;
+        const device = change.value as BenchDevice;
+        if (device.status?.state === device.spec.desired) continue; // our own write coming back
+        void this.#reconcile(change.uid);
+      }
+    })();
+  }
+
+  async #reconcile(uid: string): Promise<void> {
+    const device = (await this.#storage.load(DEVICE_KIND, uid)) as BenchDevice | undefined;
+    if (device === undefined) return;
+    const status = await this.#pool.run(device);
+    this.#reconciles++;
+    try {
+      await this.#storage.save(DEVICE_KIND, uid, { ...device, status }, { expectedRevision: device.metadata?.revision ?? 0 });
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      this.#conflicts++;
+      await this.#reconcile(uid); // changed meanwhile: again, on fresh data
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#watching;
+    await this.#pool.destroy();
+  }
+}
+
+/**
+ * Not a controller: the floor of main-thread work in the e2e suite. Every
+ * unconverged put is loaded and its status written with CAS straight from the
+ * watch loop — no queue, no reconciler, no worker — so the e2e rows can be
+ * read against the storage work alone.
+ */
+export class DirectWriter {
+  readonly #storage: Storage;
+  readonly #abort = new AbortController();
+  #watching: Promise<void> | undefined;
+  #writes = 0;
+
+  constructor(storage: Storage) {
+    this.#storage = storage;
+  }
+
+  get writes(): number {
+    return this.#writes;
+  }
+
+  start(): void {
+    const changes = this.#storage.watch(DEVICE_KIND, { signal: this.#abort.signal });
+    this.#watching = (async () => {
+      for await (const change of changes) {
+        if (change.type !== "put") continue;
+        const device = change.value as BenchDevice;
+        if (device.status?.state === device.spec.desired) continue;
+        const loaded = (await this.#storage.load(DEVICE_KIND, change.uid)) as BenchDevice | undefined;
+        if (loaded === undefined) continue;
+        await this.#storage.save(DEVICE_KIND, change.uid, { ...loaded, status: { state: loaded.spec.desired } }, { expectedRevision: loaded.metadata?.revision ?? 0 });
+        this.#writes++;
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#watching;
+  }
+}
