@@ -20,6 +20,12 @@ const EMPTY_F64 = new Float64Array(0);
 
 type Waiter = (h: number | undefined) => void;
 
+/** What `HandleQueue.done` did. */
+export type DoneResult = typeof DONE_IGNORED | typeof DONE_REQUEUED | typeof DONE_IDLE;
+export const DONE_IGNORED = 0;
+export const DONE_REQUEUED = 1;
+export const DONE_IDLE = 2;
+
 export interface HandleQueueOptions {
   /**
    * Aging: a ready handle that has waited longer than this many ms is served
@@ -186,11 +192,12 @@ export class HandleQueue {
   /**
    * Ends processing of `h`. If it was added meanwhile it goes back in the queue,
    * so a change during processing is never lost. A no-op for a handle that is
-   * not processing.
+   * not processing. Returns what became of `h` — `DONE_IGNORED` (was not
+   * processing), `DONE_REQUEUED` or `DONE_IDLE` — so callers need no second look.
    */
-  done(h: number): void {
+  done(h: number): DoneResult {
     const f = this.flags[h]; // undefined (=> 0 below) for out-of-range or non-integer h
-    if ((f & PROCESSING) === 0) return;
+    if ((f & PROCESSING) === 0) return DONE_IGNORED;
     this.processingCount--;
     if ((f & DIRTY) !== 0) {
       this.requeuePending--;
@@ -198,10 +205,11 @@ export class HandleQueue {
       if (this.leveled) this.pushReady(h, this.prio[h]);
       else this.ready.push(h);
       if (this.waiters.length !== 0 || this.shutting) this.scheduleDispatch();
-      return;
+      return DONE_REQUEUED;
     }
     this.flags[h] = 0;
     if (this.processingCount === 0 && this.ready.length === 0 && this.count === 0) this.settleIdle();
+    return DONE_IDLE;
   }
 
   /** How many handles are ready (queued, not processing), whatever their priority. */

@@ -11,6 +11,9 @@ const FREE: unique symbol = Symbol("free");
 export class KeyInterner<K> {
   private readonly handles = new Map<K, number>();
   private readonly keys: (K | typeof FREE)[] = [];
+  // 1 where a handle stands for a key: what `has` reads, so checking a handle
+  // touches a byte, not the (much larger, colder) keys table.
+  private live = new Uint8Array(1024);
   private free = new Int32Array(64);
   private freeCount = 0;
 
@@ -26,6 +29,12 @@ export class KeyInterner<K> {
     const h = this.freeCount !== 0 ? this.free[--this.freeCount] : this.keys.length;
     if (h === this.keys.length) this.keys.push(k);
     else this.keys[h] = k;
+    if (h >= this.live.length) {
+      const next = new Uint8Array(this.live.length * 2 > h ? this.live.length * 2 : h + 1);
+      next.set(this.live);
+      this.live = next;
+    }
+    this.live[h] = 1;
     this.handles.set(k, h);
     return h;
   }
@@ -37,7 +46,12 @@ export class KeyInterner<K> {
 
   /** True when `h` currently stands for a key. */
   has(h: number): boolean {
-    return h >= 0 && h < this.keys.length && this.keys[h] !== FREE;
+    return this.live[h] === 1; // undefined (false) outside the table, for negatives and fractions too
+  }
+
+  /** The key of `h`, or undefined when it holds none (no throw: for fast checks). */
+  keyAt(h: number): K | undefined {
+    return this.live[h] === 1 ? (this.keys[h] as K) : undefined;
   }
 
   /** The key of handle `h`; throws for a handle that is free or was never given out. */
@@ -55,6 +69,7 @@ export class KeyInterner<K> {
     if (!this.has(h)) return false;
     this.handles.delete(this.keys[h] as K);
     this.keys[h] = FREE;
+    this.live[h] = 0;
     if (this.freeCount === this.free.length) {
       const next = new Int32Array(this.free.length * 2);
       next.set(this.free);

@@ -1,7 +1,14 @@
 import { InvalidArgumentError, describe } from "./errors.js";
-import { HandleQueue, handleQueueOptions } from "./handle-queue.js";
+import { DONE_IDLE, HandleQueue, handleQueueOptions } from "./handle-queue.js";
 import { KeyInterner } from "./key-interner.js";
 import { type AddOptions, checkPriority, priorityOption } from "./priority.js";
+import { IntRing } from "./ring-buffer.js";
+
+// done(k) looks for k among the last RECENT keys handed out (by identity)
+// before it hashes: a consumer usually finishes what it got last.
+const RECENT = 8;
+// Idle keys are released in bulk once this many (or half the interned keys) wait.
+const RELEASE_BATCH = 4096;
 
 export interface WorkQueueOptions {
   /**
@@ -39,6 +46,13 @@ export class WorkQueue<K = string> {
   declare protected readonly queue: HandleQueue;
   protected readonly interner = new KeyInterner<K>();
   protected readonly retainKeys: boolean;
+  private readonly recentKeys: (K | undefined)[] = new Array<K | undefined>(RECENT).fill(undefined);
+  private readonly recentHandles = new Int32Array(RECENT);
+  private recentNext = 0;
+  // Handles that went idle and may be released. Released lazily, in bulk: a
+  // key re-added soon after keeps its handle, and the Map delete plus re-insert
+  // per cycle (the cost of releasing at once) is mostly saved.
+  private readonly idleHandles = new IntRing(64);
 
   constructor(options: WorkQueueOptions = {}) {
     if (options === null || typeof options !== "object") {
@@ -65,12 +79,21 @@ export class WorkQueue<K = string> {
   get(): Promise<K | undefined> {
     // Fast path without an async frame: a ready key resolves in one promise.
     const h = this.queue.tryGet();
-    if (h >= 0) return Promise.resolve(this.interner.keyOf(h));
+    if (h >= 0) return Promise.resolve(this.handOut(h));
     return this.queue.get().then(this.keyOrUndefined);
   }
 
   /** Ends processing of `k`; re-queues it if it was added meanwhile. */
   done(k: K): void {
+    // Newest first; a hit must still be k's handle (it may have been released and reused).
+    for (let n = 0, i = this.recentNext; n < RECENT; n++) {
+      i = (i - 1) & (RECENT - 1);
+      if (this.recentKeys[i] === k) {
+        const h = this.recentHandles[i];
+        if (this.interner.keyAt(h) === k) return this.doneHandle(h);
+        break;
+      }
+    }
     const h = this.interner.handleOf(k);
     if (h >= 0) this.doneHandle(h);
   }
@@ -83,6 +106,11 @@ export class WorkQueue<K = string> {
   /** Ready keys per priority in use (for metrics; allocates a Map). */
   lenByPriority(): Map<number, number> {
     return this.queue.lenByPriority();
+  }
+
+  /** How many keys hold a handle: queued, processing, delayed, or idle and not yet released. */
+  keyCount(): number {
+    return this.interner.size;
   }
 
   /** How many keys are handed out and not yet done. */
@@ -171,15 +199,31 @@ export class WorkQueue<K = string> {
     return this.queue.servedPriority(h);
   }
 
-  /** `done` by handle; hashes nothing (releasing an idle key deletes its map entry). */
+  /** `done` by handle; hashes nothing (idle keys are released later, in bulk). */
   doneHandle(h: number): void {
-    if (!this.queue.isProcessing(h)) return;
-    this.queue.done(h);
-    if (!this.retainKeys && this.queue.isIdle(h) && this.canRelease(h)) this.interner.release(h);
+    if (this.queue.done(h) === DONE_IDLE && !this.retainKeys) {
+      this.idleHandles.push(h);
+      if (this.idleHandles.length >= RELEASE_BATCH && this.idleHandles.length >= this.interner.size >> 1) this.releaseIdle();
+    }
   }
 
-  private readonly keyOrUndefined = (h: number | undefined): K | undefined =>
-    h === undefined ? undefined : this.interner.keyOf(h);
+  /** Releases every key noted idle that still is: bounds the interned set to about twice the live one. */
+  private releaseIdle(): void {
+    for (let h = this.idleHandles.shift(); h >= 0; h = this.idleHandles.shift()) {
+      if (this.interner.has(h) && this.queue.isIdle(h) && this.canRelease(h)) this.interner.release(h);
+    }
+  }
+
+  private handOut(h: number): K {
+    const k = this.interner.keyOf(h);
+    const i = this.recentNext;
+    this.recentKeys[i] = k;
+    this.recentHandles[i] = h;
+    this.recentNext = (i + 1) & (RECENT - 1);
+    return k;
+  }
+
+  private readonly keyOrUndefined = (h: number | undefined): K | undefined => (h === undefined ? undefined : this.handOut(h));
 
   // ---- For subclasses --------------------------------------------------------
 
@@ -193,6 +237,7 @@ export class WorkQueue<K = string> {
     return true;
   }
 
+  // A byte read (the interner's live table), not the keys table.
   protected checkLive(where: string, h: number): void {
     if (!this.interner.has(h)) {
       throw new InvalidArgumentError(where, `handle ${describe(h)} holds no key (use handleOf to get one)`);

@@ -621,7 +621,9 @@ describe("RateLimitedWorkQueue priorities", () => {
     expect(await q.get()).toBe("b");
     q.done("a");
     q.done("b");
-    // "a" went idle and its handle was released; a new key may get it.
+    // "a" went idle and its handle is released; a new key may get it.
+    q.release("a");
+    q.release("b");
     q.add("w");
     q.addAfter("y", 2);
     await waitDelayed(q);

@@ -69,7 +69,8 @@ describe("RateLimitedWorkQueue", () => {
     expect(q.release("a")).toBe(false);
     expect(await q.get()).toBe("a");
     q.done("a");
-    expect(() => q.keyOf(h)).toThrow(); // released once truly idle
+    expect(q.release("a")).toBe(true); // releasable once truly idle
+    expect(() => q.keyOf(h)).toThrow();
     q.shutDown();
   });
 

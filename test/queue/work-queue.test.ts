@@ -34,6 +34,20 @@ describe("WorkQueue", () => {
     expect(q.len()).toBe(0);
   });
 
+  it("releases idle keys in bulk, so an unbounded key space stays bounded; re-adds keep working", async () => {
+    const q = new WorkQueue<string>();
+    for (let i = 0; i < 50_000; i++) {
+      q.add(`k${i}`);
+      const k = await q.get();
+      q.done(k!);
+      expect(q.keyCount()).toBeLessThanOrEqual(2 * 4096 + 1);
+    }
+    q.add("k7");
+    expect(await q.get()).toBe("k7");
+    q.done("k7");
+    expect(q.processing()).toBe(0);
+  });
+
   it("releases a key's handle when it goes idle, and a released key can be re-added", async () => {
     const q = new WorkQueue();
     q.add("a");
@@ -46,7 +60,8 @@ describe("WorkQueue", () => {
     expect(q.len()).toBe(1);
     expect(await q.get()).toBe("a");
     q.done("a");
-    // Idle now: released, and its handle is free for the next key.
+    // Idle now: released (here at once; on its own in bulk, see below), its handle free for the next key.
+    expect(q.release("a")).toBe(true);
     expect(() => q.keyOf(h)).toThrow(InvalidArgumentError);
     q.add("b");
     expect(q.handleOf("b")).toBe(h);
