@@ -162,6 +162,22 @@ export function resultsMarkdown(run: RunRecord, plotFile: string | undefined): s
     }
     out.push(report.markdown.trim());
   }
+  // The soak run (npm run soak) is too long for the bench; its last figures are carried over.
+  const soak = soakSection();
+  if (soak && !run.quick) {
+    out.push("");
+    out.push(soak);
+  }
   out.push("");
   return out.join("\n");
+}
+
+/** bench/SOAK.md as a section of RESULTS.md, or undefined when no soak has run. */
+function soakSection(): string | undefined {
+  try {
+    const text = readFileSync(new URL("../../bench/SOAK.md", import.meta.url), "utf8").trim();
+    return `## soak (\`npm run soak\`, last run)\n\n${text.replace(/^# .*\n+/, "")}`;
+  } catch {
+    return undefined;
+  }
 }

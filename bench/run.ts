@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { backoffSuite } from "./backoff.js";
 import { e2eSuite } from "./e2e.js";
 import { memorySuite } from "./memory.js";
-import { NATS_SKIP_REASON, natsSuite } from "./nats.js";
+import { natsSkipReason, natsSuite } from "./nats.js";
 import { queueSuite } from "./queue.js";
 import { environment, resultsJson, resultsMarkdown, type RunRecord, type SuiteContext, type SuiteReport } from "./results.js";
 
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     const loadAverage = loadavg().map((x) => Number(x.toFixed(2)));
     const report = await SUITES[name](ctx);
     if (report === undefined) {
-      skipped.push(`${name} (${name === "nats" ? NATS_SKIP_REASON : "skipped"})`);
+      skipped.push(`${name} (${name === "nats" ? natsSkipReason() ?? "skipped" : "skipped"})`);
       continue;
     }
     report.loadAverage = loadAverage;

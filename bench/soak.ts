@@ -207,6 +207,21 @@ function report(figures: Record<string, string | number>, checks: Record<string,
   console.log(text);
   const out = values.out ?? fileURLToPath(new URL("../../bench/SOAK.md", import.meta.url));
   writeFileSync(out, text);
+  if (values.out === undefined) updateResults(text);
+}
+
+/** Replaces (or appends) the soak section at the end of bench/RESULTS.md, as the bench runner lays it out. */
+function updateResults(text: string): void {
+  const file = fileURLToPath(new URL("../../bench/RESULTS.md", import.meta.url));
+  let results: string;
+  try {
+    results = readFileSync(file, "utf8");
+  } catch {
+    return; // no bench run yet: the next one picks SOAK.md up
+  }
+  const at = results.indexOf("\n## soak (");
+  const head = (at >= 0 ? results.slice(0, at) : results).trimEnd();
+  writeFileSync(file, `${head}\n\n## soak (\`npm run soak\`, last run)\n\n${text.replace(/^# .*\n+/, "").trim()}\n`);
 }
 
 process.exitCode = await main();
