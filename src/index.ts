@@ -7,6 +7,7 @@ export { BaseReconciler } from "./reconcile/base-reconciler.js";
 export type { Reconciler, Result, ReconcileRequest, ReconcileContext } from "./reconcile/reconciler.js";
 export type { ResourceClient } from "./reconcile/resource-client.js";
 export { StorageClient } from "./reconcile/storage-client.js";
+export { parseControllerOptions, ControllerOptionsSchema, CONTROLLER_OPTION_NAMES } from "./reconcile/controller-options.js";
 export { setCondition, findCondition, isConditionTrue } from "./reconcile/conditions.js";
 export type { Condition, ConditionStatus, SetConditionOptions } from "./reconcile/conditions.js";
 export { TerminalError, ReconcileTimeoutError, WorkerCrashError, ControllerStateError, RegistrationError } from "./reconcile/errors.js";
@@ -59,7 +60,7 @@ export type { Resource, ResourceMetadata } from "./storage/resource.js";
 export { InMemoryStorage } from "./storage/in-memory-storage.js";
 export { ConflictError, StorageClosedError } from "./storage/errors.js";
 export { KvStorage } from "./storage/kv-storage.js";
-export type { KvStorageOptions, KvStorageLogger } from "./storage/kv-storage.js";
+export type { KvStorageOptions, KvStorageLogger, KvStorageStats } from "./storage/kv-storage.js";
 export { KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
 
 // codec

@@ -14,6 +14,8 @@ export const DeadLetterHeaders = {
   deliveries: "Converge-Delivery-Count",
   /** The consumer (subscription) that gave up. */
   consumer: "Converge-Consumer",
+  /** Set (to the body's size in bytes) when the body was too large to keep next to these headers. */
+  bodyDropped: "Converge-Dead-Letter-Body-Dropped",
 } as const;
 
 // Header values are one line; a long stack-like message is cut, not refused.

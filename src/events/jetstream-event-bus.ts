@@ -7,7 +7,7 @@ import {
   type StreamInfo,
   type StreamUpdateConfig,
 } from "@nats-io/jetstream";
-import { headers, Match, type NatsConnection } from "@nats-io/transport-node";
+import { headers, InvalidArgumentError, Match, type NatsConnection } from "@nats-io/transport-node";
 import { parseCloudEvent } from "../codec/cloud-event-schema.js";
 import {
   cloudEventCodec,
@@ -18,7 +18,7 @@ import { ValidationError } from "../codec/errors.js";
 import type { CloudEvent } from "./cloud-event.js";
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from "./event-bus.js";
 import { BusClosedError } from "./errors.js";
-import { deadLetterHeaders, deadLetterSubjectFor } from "./jetstream-dead-letter.js";
+import { DeadLetterHeaders, deadLetterHeaders, deadLetterSubjectFor } from "./jetstream-dead-letter.js";
 import { EventPublishError, JetStreamSetupError } from "./jetstream-errors.js";
 import { assertJetStreamName, filterSubject } from "./jetstream-names.js";
 import { resolveOptions, type JetStreamEventBusOptions, type ResolvedOptions } from "./jetstream-options.js";
@@ -42,6 +42,8 @@ export interface JetStreamEventBusStats {
   readonly handlerErrors: number;
   /** Messages sent to the dead-letter stream (handler gave up, or undecodable). */
   readonly deadLettered: number;
+  /** Of those dead-lettered, the messages that did not decode to a valid CloudEvent (garbage, wrong content type, invalid event). */
+  readonly undecodable: number;
   /** Deliveries that were not the first of their message. */
   readonly redelivered: number;
 }
@@ -85,7 +87,7 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   #streams: Promise<void> | undefined = undefined;
   readonly #subs = new Set<JetStreamSubscription>();
   readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #counters: DeliveryCounters = { delivered: 0, handlerErrors: 0, deadLettered: 0, redelivered: 0 };
+  readonly #counters: DeliveryCounters = { delivered: 0, handlerErrors: 0, deadLettered: 0, undecodable: 0, redelivered: 0 };
   readonly #host: SubscriptionHost;
   #published = 0;
   #duplicates = 0;
@@ -247,6 +249,7 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
       delivered: this.#counters.delivered,
       handlerErrors: this.#counters.handlerErrors,
       deadLettered: this.#counters.deadLettered,
+      undecodable: this.#counters.undecodable,
       redelivered: this.#counters.redelivered,
     };
   }
@@ -347,11 +350,21 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
     const { deadLetterSubject, subjectPrefix, publishAttempts, publishTimeoutMs } = this.#options;
     const subject = deadLetterSubjectFor(deadLetterSubject, subjectPrefix, m.subject);
     const h = deadLetterHeaders(m, reason);
-    await retrying(() => this.#js.publish(subject, m.data, { headers: h, timeout: publishTimeoutMs }), {
-      attempts: publishAttempts,
-      baseMs: PUBLISH_RETRY_BASE_MS,
-      maxMs: PUBLISH_RETRY_MAX_MS,
-    });
+    const store = (data: Uint8Array) =>
+      retrying(() => this.#js.publish(subject, data, { headers: h, timeout: publishTimeoutMs }), {
+        attempts: publishAttempts,
+        baseMs: PUBLISH_RETRY_BASE_MS,
+        maxMs: PUBLISH_RETRY_MAX_MS,
+      });
+    try {
+      await store(m.data);
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError && error.message.includes("max_payload"))) throw error;
+      // A message that filled max_payload no longer fits with the dead-letter
+      // headers: record it without its body rather than redeliver it forever.
+      h.set(DeadLetterHeaders.bodyDropped, String(m.data.length));
+      await store(new Uint8Array(0));
+    }
     return subject;
   }
 

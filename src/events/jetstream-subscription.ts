@@ -11,6 +11,8 @@ export interface DeliveryCounters {
   delivered: number;
   handlerErrors: number;
   deadLettered: number;
+  /** Of those dead-lettered, the messages that did not decode to a valid CloudEvent. */
+  undecodable: number;
   redelivered: number;
 }
 
@@ -336,7 +338,7 @@ export class JetStreamSubscription implements Subscription {
         event = this.#host.decode(m);
       } catch (error) {
         this.#log("error", `cannot handle the message at stream sequence ${streamSequence} on ${m.subject}; dead-lettering it`, error);
-        await this.#giveUp(m, `undecodable: ${messageOf(error)}`);
+        if (await this.#giveUp(m, `undecodable: ${messageOf(error)}`)) counters.undecodable++;
         return;
       }
       try {
@@ -377,7 +379,7 @@ export class JetStreamSubscription implements Subscription {
   // Dead-letters then terms. If the dead letter cannot be stored, the message
   // is nak'ed so it stays in the stream (the server stops redelivering it at
   // max_deliver; it is not lost, only no longer delivered).
-  async #giveUp(m: JsMsg, reason: string): Promise<void> {
+  async #giveUp(m: JsMsg, reason: string): Promise<boolean> {
     const { streamSequence, deliveryCount } = m.info;
     let subject: string;
     try {
@@ -387,12 +389,13 @@ export class JetStreamSubscription implements Subscription {
       this.#log("error", `could not dead-letter stream sequence ${streamSequence}; nak'ing it instead`, error);
       this.#unsettled.add(streamSequence);
       m.nak(backoffDelay(baseMs, maxMs, deliveryCount));
-      return;
+      return false;
     }
     this.#host.counters.deadLettered++;
     this.#unsettled.delete(streamSequence);
     m.term();
     this.#log("warn", `dead-lettered stream sequence ${streamSequence} of ${m.subject} to ${subject}: ${reason}`);
+    return true;
   }
 
   // A message pulled ahead but not handled before stopping: a durable's goes

@@ -17,6 +17,7 @@ import type { RateLimiter } from "../queue/rate-limiter.js";
 import { ConflictError } from "../storage/errors.js";
 import type { Resource } from "../storage/resource.js";
 import type { Storage, StorageChange } from "../storage/storage.js";
+import { parseControllerOptions } from "./controller-options.js";
 import { conditionsOf, setCondition, type Condition } from "./conditions.js";
 import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";
 import { HandleState } from "./handle-state.js";
@@ -170,35 +171,28 @@ export class Controller {
   #maxSlots = 1;
 
   constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
+    // Every option validated (valibot) before anything is built; errors name the option.
+    options = parseControllerOptions(options);
     this.#bus = bus;
     this.#storage = storage;
     this.#client = new StorageClient(storage);
     this.#logger = options.logger ?? defaultLogger();
-    this.#workers = positiveInteger(options.workers ?? availableParallelism(), "options.workers");
+    this.#workers = options.workers ?? availableParallelism();
     this.#isolation = options.isolation ?? "worker";
-    if (this.#isolation !== "worker" && this.#isolation !== "inline") {
-      throw new ValidationError("options.isolation", `must be "worker" or "inline", got ${JSON.stringify(options.isolation)}`);
-    }
-    this.#timeoutMs = positiveInteger(options.reconcileTimeout ?? 30_000, "options.reconcileTimeout");
-    this.#maxBatch = positiveInteger(options.maxBatch ?? 256, "options.maxBatch");
+    this.#timeoutMs = options.reconcileTimeout ?? 30_000;
+    this.#maxBatch = options.maxBatch ?? 256;
     this.#workerLogLevel = options.workerLogLevel ?? "info";
     this.#eventSource = options.eventSource ?? "converge";
     this.#workerFile = options.workerFile;
-    if (options.metrics !== undefined && !(options.metrics instanceof ControllerMetrics)) {
-      throw new ValidationError("options.metrics", "must be a ControllerMetrics");
-    }
     this.#metrics = options.metrics;
     // Keys stay interned: they are the fleet's resources, and a retained handle
     // keeps re-adds hash-free and per-handle state valid.
     this.#queue = new RateLimitedWorkQueue<string>(options.rateLimiter ?? defaultControllerRateLimiter<string>(), { retainKeys: true });
-    if (options.garbageCollection !== undefined && typeof options.garbageCollection !== "boolean") {
-      throw new ValidationError("options.garbageCollection", `must be true or false, got ${String(options.garbageCollection)}`);
-    }
     this.#informer = new Informer({
       storage,
       client: this.#client,
       logger: this.#logger,
-      resyncMs: options.resyncPeriod === undefined ? 0 : positiveInteger(options.resyncPeriod, "options.resyncPeriod"),
+      resyncMs: options.resyncPeriod ?? 0,
       garbageCollection: options.garbageCollection ?? true,
       kind: (kind) => this.#kinds.get(kind),
       kinds: () => this.#kinds.keys(),
@@ -819,13 +813,6 @@ export class Controller {
         throw new ValidationError("client op", `unknown operation ${JSON.stringify(op)}`);
     }
   }
-}
-
-function positiveInteger(value: unknown, path: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new ValidationError(path, `must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

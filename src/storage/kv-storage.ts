@@ -6,7 +6,7 @@ import {
   type JetStreamPublishOptions,
 } from "@nats-io/jetstream";
 import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import { headers, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { parseResource } from "../codec/resource-schema.js";
@@ -20,6 +20,16 @@ import type { Resource } from "./resource.js";
 import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
 
 export type { KvStorageLogger, KvStorageOptions } from "./kv-options.js";
+
+/** A snapshot of a KvStorage's counters. */
+export interface KvStorageStats {
+  /**
+   * Entries read that are not a resource converge wrote (a corrupt or foreign
+   * value, a key that is not `<kind>.<uid>`): rejected by `load`, skipped by
+   * `list`, `loadAll` and `watch`. Counted once per read.
+   */
+  readonly invalidEntries: number;
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -50,6 +60,11 @@ function isWrongLastSequence(error: unknown): error is JetStreamApiError {
   );
 }
 
+/** The client refused a message larger than the server's max_payload. */
+function isPayloadTooLarge(error: unknown): boolean {
+  return error instanceof InvalidArgumentError && error.message.includes("max_payload");
+}
+
 /** A live resource's revision: delete markers (DEL, PURGE) are "not found". */
 function liveRevision(entry: KvEntry | null): number | undefined {
   return entry && entry.operation === "PUT" ? entry.revision : undefined;
@@ -71,7 +86,8 @@ function liveRevision(entry: KvEntry | null): number | undefined {
  *   one key behind sees only the later ones; the last write of a key is always seen.
  * - Entries converge cannot read (a foreign key, a corrupt or foreign value)
  *   make `load` reject with a `ValidationError` naming the key; `list`,
- *   `loadAll` and `watch` skip them and log a warning.
+ *   `loadAll` and `watch` skip them and log a warning. Each such read is
+ *   counted in `stats().invalidEntries`.
  *
  * The caller owns the `NatsConnection`: `close()` ends watchers but leaves it open.
  */
@@ -90,6 +106,7 @@ export class KvStorage implements Storage {
   readonly #watchers = new Set<KvWatchStream>();
   /** Watches whose consumer is being created; requests issued meanwhile wait for them. */
   readonly #starting = new Set<Promise<unknown>>();
+  #invalidEntries = 0;
 
   private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, options: ResolvedKvStorageOptions) {
     this.#nc = nc;
@@ -127,7 +144,12 @@ export class KvStorage implements Storage {
     const key = kvKey(kind, uid);
     const entry = await this.#get(key, `load ${kind}/${uid}`);
     if (!entry || entry.operation !== "PUT") return undefined;
-    return this.#decode(key, kind, uid, entry.value, entry.revision);
+    try {
+      return this.#decode(key, kind, uid, entry.value, entry.revision);
+    } catch (error) {
+      if (error instanceof ValidationError) this.#invalidEntries++;
+      throw error;
+    }
   }
 
   async loadAll(kind: string): Promise<Resource[]> {
@@ -194,6 +216,10 @@ export class KvStorage implements Storage {
     try {
       return await this.#publish(key, bytes, expected, what);
     } catch (error) {
+      if (isPayloadTooLarge(error)) {
+        const max = this.#nc.info?.max_payload;
+        throw new ValidationError("value", `is ${bytes.length} bytes encoded: more than the NATS server takes in one message (max_payload ${max ?? "unknown"})`, { cause: error });
+      }
       if (expected === undefined || !isWrongLastSequence(error)) throw error;
       if (expected > 0) throw new ConflictError(kind, uid, expected, await this.#actualRevision(key, error));
       // Create: a key whose last entry is a delete marker may be created again,
@@ -270,6 +296,11 @@ export class KvStorage implements Storage {
     return stream;
   }
 
+  /** Counters since `open`; a snapshot. */
+  stats(): KvStorageStats {
+    return { invalidEntries: this.#invalidEntries };
+  }
+
   /** Ends watchers; later calls reject with `StorageClosedError`. The NATS connection stays open. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -329,6 +360,7 @@ export class KvStorage implements Storage {
   }
 
   #skip(operation: string, error: unknown): void {
+    this.#invalidEntries++;
     this.#options.logger.warn(`KV bucket "${this.bucket}": ${operation} skips an unreadable entry:`, error);
   }
 
