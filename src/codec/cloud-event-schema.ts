@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { ValidationError } from "./errors.js";
 import { EventTypeSchema, KindSchema, UidSchema } from "./names.js";
+import { findUnsafe } from "./resource-schema.js";
 
 // CloudEvents 1.0: an extension attribute name is lower-case ASCII letters
 // and digits, at most 20 characters.
@@ -114,6 +115,15 @@ export const CloudEventSchema = v.pipe(
     ExtensionValueSchema,
   ),
   v.check((e) => e.data === undefined || e.data_base64 === undefined, "must not carry both data and data_base64"),
+  // The same rules as a stored resource: every bus carries data only, so the
+  // in-memory bus refuses what JetStream could not encode.
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const bad = findUnsafe(dataset.value.data);
+    if (!bad) return;
+    const item: v.IssuePathItem = { type: "object", origin: "value", input: dataset.value, key: "data", value: dataset.value.data };
+    addIssue({ message: `${bad.path.length > 0 ? `${bad.path.join(".")} ` : ""}${bad.message}`, path: [item] });
+  }),
 );
 
 /** What `parseCloudEvent` returns; structurally a `CloudEvent` (src/events/cloud-event.ts). */

@@ -9,7 +9,7 @@ export const MAX_RESOURCE_DEPTH = 64;
 // the value (`JSON.parse` turns `"__proto__"` into an ordinary own key).
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
-interface UnsafeValue {
+export interface UnsafeValue {
   path: (string | number)[];
   value: unknown;
   message: string;
@@ -21,11 +21,12 @@ function isPlainObject(x: object): boolean {
 }
 
 /**
- * The first thing in `root` that may not be stored: a prototype-polluting key,
- * nesting deeper than MAX_RESOURCE_DEPTH, a cycle, a function or a symbol.
+ * The first thing in `root` that may not be stored or sent: a prototype-polluting
+ * key, nesting deeper than MAX_RESOURCE_DEPTH, a cycle, a function, a symbol or
+ * a bigint (no wire format here carries one, so every backend refuses it alike).
  * Walks plain objects and arrays; other objects (Date, typed arrays, …) are leaves.
  */
-function findUnsafe(root: unknown): UnsafeValue | undefined {
+export function findUnsafe(root: unknown): UnsafeValue | undefined {
   const path: (string | number)[] = [];
   const ancestors: object[] = [];
   // object -> depth it was checked at: a shared (DAG) object is re-walked only
@@ -35,6 +36,9 @@ function findUnsafe(root: unknown): UnsafeValue | undefined {
   const visit = (value: unknown, depth: number): UnsafeValue | undefined => {
     if (typeof value === "function" || typeof value === "symbol") {
       return { path: [...path], value, message: `(${typeof value}) cannot be stored: only data can` };
+    }
+    if (typeof value === "bigint") {
+      return { path: [...path], value, message: "(bigint) cannot be stored: use a number or a string" };
     }
     if (typeof value !== "object" || value === null) return undefined;
     const isArray = Array.isArray(value);

@@ -151,6 +151,9 @@ export class InMemoryEventBus implements EventBus, AsyncDisposable {
     // afterwards cannot change an accepted event.
     const parsed: CloudEvent = parseCloudEvent(event);
     const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new ValidationError("options.signal", "must be an AbortSignal");
+    }
     signal?.throwIfAborted();
     // Behind waiting publishes even when there is space: acceptance stays in call order.
     if (this.#liveWaiting === 0 && this.#pending < this.bufferSize) {

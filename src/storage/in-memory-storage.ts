@@ -1,9 +1,10 @@
 import { ValidationError } from "../codec/errors.js";
+import { checkExpected, expectedRevisionOf } from "./expected-revision.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { parseResource } from "../codec/resource-schema.js";
 import { ChangeStream } from "./change-stream.js";
 import { deepCopy } from "./deep-copy.js";
-import { ConflictError, StorageClosedError } from "./errors.js";
+import { StorageClosedError } from "./errors.js";
 import type { Resource } from "./resource.js";
 import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
 
@@ -30,24 +31,6 @@ function deliver(record: ChangeRecord): StorageChange {
   if (record.type === "delete") return { ...record };
   const { kind, uid, revision, value } = record;
   return { type: "put", kind, uid, revision, value: stamped(value, revision) };
-}
-
-function expectedRevisionOf(options: SaveOptions | DeleteOptions | undefined): number | undefined {
-  const expected: unknown = options?.expectedRevision;
-  if (expected === undefined) return undefined;
-  if (typeof expected !== "number" || !Number.isSafeInteger(expected) || expected < 0) {
-    const shown = typeof expected === "string" ? JSON.stringify(expected) : String(expected);
-    throw new ValidationError("options.expectedRevision", `${shown} must be a non-negative integer`);
-  }
-  return expected;
-}
-
-/** `0` means "must not exist"; any other number must be the current revision. */
-function checkExpected(kind: string, uid: string, expected: number | undefined, actual: number | undefined): void {
-  if (expected === undefined) return;
-  if (expected === 0 ? actual !== undefined : actual !== expected) {
-    throw new ConflictError(kind, uid, expected, actual);
-  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
 import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
+import { checkExpected, expectedRevisionOf } from "./expected-revision.js";
 import { parseResource } from "../codec/resource-schema.js";
 import { ConflictError, StorageClosedError } from "./errors.js";
 import { boundedMap } from "./kv-bounded-map.js";
@@ -32,24 +33,6 @@ export interface KvStorageStats {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function expectedRevisionOf(options: SaveOptions | DeleteOptions | undefined): number | undefined {
-  const expected: unknown = options?.expectedRevision;
-  if (expected === undefined) return undefined;
-  if (typeof expected !== "number" || !Number.isSafeInteger(expected) || expected < 0) {
-    const shown = typeof expected === "string" ? JSON.stringify(expected) : String(expected);
-    throw new ValidationError("options.expectedRevision", `${shown} must be a non-negative integer`);
-  }
-  return expected;
-}
-
-/** `0` means "must not exist"; any other number must be the current revision. */
-function checkExpected(kind: string, uid: string, expected: number | undefined, actual: number | undefined): void {
-  if (expected === undefined) return;
-  if (expected === 0 ? actual !== undefined : actual !== expected) {
-    throw new ConflictError(kind, uid, expected, actual);
-  }
-}
 
 /** The server refused a compare-and-swap: the key's last revision is not the expected one. */
 function isWrongLastSequence(error: unknown): error is JetStreamApiError {
