@@ -1,8 +1,8 @@
-// The EventBus promises (DESIGN.md "Events"), restated for node:test so they run
-// on Node, Bun and Deno alike. test/contract/event-bus-contract.ts is the vitest
-// version (it cannot load outside vitest); keep the two promising the same.
+// The EventBus promises (DESIGN.md "Events"), written once: node:test runs them
+// on Node, Bun and Deno; test/contract/event-bus-contract.ts hands vitest's
+// describe/it to the same function.
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import * as nodeTest from "node:test";
 import { newResourceEvent, type CloudEvent, type EventBus, type EventHandler } from "../../../src/index.js";
 import { rejection, SAFETY_TIMEOUT_MS, tick } from "../harness.js";
 
@@ -69,7 +69,7 @@ export function uniquePrefix(): string {
   return `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}x${sequence}`;
 }
 
-function event(type: string, n = 0): CloudEvent<{ n: number }> {
+export function event(type: string, n = 0): CloudEvent<{ n: number }> {
   return newResourceEvent(type, "Device", `dev-${n}`, { n });
 }
 
@@ -82,11 +82,21 @@ function expectCode(error: unknown, code: string, what: string): void {
  * started bus; `teardown` (default `close()`) runs after each test, also after
  * a test that closed the bus itself.
  */
+/** The four functions of a test runner the contract needs (node:test and vitest both have them). */
+export interface TestApi {
+  describe(name: string, fn: () => void): unknown;
+  it(name: string, fn: () => Promise<void>): unknown;
+  beforeEach(fn: () => Promise<void>): unknown;
+  afterEach(fn: () => Promise<void>): unknown;
+}
+
 export function eventBusContract<B extends EventBus>(
   name: string,
   makeBus: () => Promise<B>,
   teardown: (bus: B) => Promise<void> = (bus) => bus.close(),
+  api: TestApi = nodeTest as unknown as TestApi,
 ): void {
+  const { describe, it, beforeEach, afterEach } = api;
   describe(`EventBus contract: ${name}`, () => {
     let bus: B;
     let p: string;
