@@ -34,15 +34,13 @@ export default async function reconcileBatch(task: BatchTask): Promise<BatchRetu
   const session = new BatchSession(task.port, task.logLevel);
   // Lets the main thread wait for this thread's exit if the batch dies with it.
   session.started(threadId);
-  const aborts = task.items.map(() => new AbortController());
-  const timer = setTimeout(() => {
-    task.items.forEach((item, i) => aborts[i].abort(new ReconcileTimeoutError(`${item.kind}/${item.uid}`, task.timeoutMs)));
-  }, task.timeoutMs);
+  // The batch's keys start together, so they share one deadline: one timer, one signal.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new ReconcileTimeoutError("batch", task.timeoutMs)), task.timeoutMs);
   try {
     await Promise.all(
-      task.items.map(async (item, i) => {
-        const outcome = await runItem(task, item, aborts[i].signal, session);
-        aborts[i] = DONE;
+      task.items.map(async (item) => {
+        const outcome = await runItem(task, item, abort.signal, session);
         session.finish(outcome, task.items.length);
       }),
     );
@@ -53,8 +51,6 @@ export default async function reconcileBatch(task: BatchTask): Promise<BatchRetu
   }
 }
 
-// Swapped in for a finished item's controller so the timeout aborts nothing twice.
-const DONE = new AbortController();
 
 async function runItem(task: BatchTask, item: BatchItem, signal: AbortSignal, session: BatchSession): Promise<ItemOutcome> {
   const url = task.modules[item.kind];

@@ -541,18 +541,17 @@ export class Controller {
 
   async #runInline(jobs: Job[]): Promise<void> {
     if (jobs.length === 0) return;
-    const aborts = jobs.map(() => new AbortController());
-    const timer = setTimeout(() => {
-      jobs.forEach((job, i) => aborts[i].abort(new ReconcileTimeoutError(`${job.kind}/${job.uid}`, this.#timeoutMs)));
-    }, this.#timeoutMs);
+    // The batch's keys start together, so they share one deadline: one timer, one signal.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new ReconcileTimeoutError("batch", this.#timeoutMs)), this.#timeoutMs);
     const call = (op: ClientOp, args: unknown[]) => this.#clientCall(op, args);
     try {
       await Promise.all(
-        jobs.map(async (job, i) => {
+        jobs.map(async (job) => {
           const reconciler = this.#kinds.get(job.kind)!.instance!;
           // The reconcile may mutate its copy; `loaded` stays as read, for CAS and diffing.
           const item = this.#item(job, structuredClone(job.loaded));
-          const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: aborts[i].signal, call });
+          const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: abort.signal, call });
           await this.#complete(job, outcome);
         }),
       );

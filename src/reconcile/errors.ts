@@ -15,7 +15,10 @@ export class TerminalError extends ConvergeError {
 
 /** A reconcile ran past `reconcileTimeout`. */
 export class ReconcileTimeoutError extends ConvergeError {
-  constructor(key: string, timeoutMs: number) {
+  constructor(
+    key: string,
+    readonly timeoutMs: number,
+  ) {
     super("ERR_RECONCILE_TIMEOUT", `${key}: reconcile exceeded ${timeoutMs} ms and was aborted`);
   }
 }

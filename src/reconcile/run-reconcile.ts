@@ -35,8 +35,10 @@ export async function runReconcile(reconciler: Reconciler, item: BatchItem, env:
     outcome = outcomeOf(item, result);
   } catch (error) {
     const reason: unknown = env.signal.reason;
-    const timedOut = env.signal.aborted && reason instanceof ReconcileTimeoutError;
-    outcome = { h: item.h, error: toWireError(timedOut && !isTerminal(error) ? reason : error), ms: 0 };
+    // One signal serves a whole batch (one timer, one controller): name this key in the error.
+    const timedOut = env.signal.aborted && reason instanceof ReconcileTimeoutError && !isTerminal(error);
+    const cause = timedOut ? new ReconcileTimeoutError(`${item.kind}/${item.uid}`, reason.timeoutMs) : error;
+    outcome = { h: item.h, error: toWireError(cause), ms: 0 };
   }
   outcome.ms = performance.now() - start;
   const recorded = effects.toEffects(item.resource as { status?: unknown });

@@ -27,10 +27,24 @@ function stamped(value: Resource, revision: number): Resource {
   return copy;
 }
 
+/**
+ * A change as one watcher sees it. The value is copied on first read, not on
+ * delivery: a watcher that skips a change by its revision (the controller and
+ * the echo of its own write) costs no copy.
+ */
 function deliver(record: ChangeRecord): StorageChange {
   if (record.type === "delete") return { ...record };
   const { kind, uid, revision, value } = record;
-  return { type: "put", kind, uid, revision, value: stamped(value, revision) };
+  let copy: Resource | undefined;
+  return {
+    type: "put",
+    kind,
+    uid,
+    revision,
+    get value(): Resource {
+      return (copy ??= stamped(value, revision));
+    },
+  };
 }
 
 /**

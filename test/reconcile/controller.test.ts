@@ -267,6 +267,22 @@ describe("Controller: result handling", () => {
     expect(r.calls[1].at - r.calls[0].at).toBeGreaterThanOrEqual(40);
   });
 
+  it("aborts a reconcile past reconcileTimeout through its signal, names the key, and retries it", async () => {
+    const warnings: string[] = [];
+    const r = new ScriptedReconciler(async (self, ctx) => {
+      if (self.calls.length === 1) {
+        await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true }));
+      }
+    });
+    const logger = { ...silentLogger, warn: (m: string) => void warnings.push(m) };
+    const { storage, controller } = await setup(r, { reconcileTimeout: 30, logger });
+    await storage.save("Thing", "a", thing("a"));
+    await controller.start();
+    await untilCalls(controller, r, 2);
+    expect(controller.stats()).toMatchObject({ timeouts: 1, succeeded: 1 });
+    expect(warnings.some((w) => w.includes("Thing/a: reconcile exceeded 30 ms and was aborted"))).toBe(true);
+  });
+
   it("an invalid Result is an error naming the field, retried", async () => {
     const r = new ScriptedReconciler(async (self) => (self.calls.length === 1 ? ({ requeueAfter: -5 } as Result) : {}));
     const { storage, controller } = await setup(r);
