@@ -1,11 +1,11 @@
 // The Storage promises (DESIGN.md "Public API" and src/storage/storage.ts),
-// restated for node:test so they run on Node, Bun and Deno alike.
-// test/contract/storage-contract.ts is the vitest version (it cannot load
-// outside vitest); keep the two promising the same.
+// written once: node:test runs them on Node, Bun and Deno;
+// test/contract/storage-contract.ts hands vitest's describe/it to the same function.
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import * as nodeTest from "node:test";
 import { ConflictError, StorageClosedError, ValidationError, type Resource, type Storage, type StorageChange } from "../../../src/index.js";
 import { rejection, within } from "../harness.js";
+import type { TestApi } from "./event-bus-contract.js";
 
 /** Kinds and uids every backend must refuse: wildcards, subject separators, whitespace, control characters, paths, non-strings. */
 export const BAD_NAMES: readonly unknown[] = ["dev.*", "a>b", "a b", "", "\u0001", "../x", 3];
@@ -61,7 +61,9 @@ export function storageContract(
   name: string,
   makeStorage: () => Promise<Storage>,
   teardown: (s: Storage) => Promise<void> = (s) => s.close(),
+  api: TestApi = nodeTest as unknown as TestApi,
 ): void {
+  const { describe, it, beforeEach, afterEach } = api;
   describe(`Storage contract: ${name}`, () => {
     let s: Storage;
 
