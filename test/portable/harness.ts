@@ -57,7 +57,7 @@ export async function untilAll<R extends Resource>(
   kind: string,
   uids: readonly string[],
   done: (resource: R) => boolean,
-  limitMs = 15_000,
+  limitMs = 20_000,
 ): Promise<void> {
   const pending = new Set(uids);
   const abort = new AbortController();
