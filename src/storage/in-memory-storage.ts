@@ -1,5 +1,5 @@
 import { ValidationError } from "../codec/errors.js";
-import { checkExpected, expectedRevisionOf } from "./expected-revision.js";
+import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { parseResource } from "../codec/resource-schema.js";
 import { ChangeStream } from "./change-stream.js";
@@ -92,16 +92,8 @@ export class InMemoryStorage implements Storage {
 
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
-    assertKind(kind, "kind");
-    assertUid(uid, "uid");
-    const expected = expectedRevisionOf(options);
-    const resource = parseResource(value, "value");
-    if (resource.kind !== kind) {
-      throw new ValidationError("value.kind", `${JSON.stringify(resource.kind)} does not match the kind argument ${JSON.stringify(kind)}`);
-    }
-    if (resource.uid !== uid) {
-      throw new ValidationError("value.uid", `${JSON.stringify(resource.uid)} does not match the uid argument ${JSON.stringify(uid)}`);
-    }
+    // Fresh top-level and metadata objects: removing the revision leaves `value` untouched.
+    const { resource, expected } = parseSave(kind, uid, value, options);
 
     let byUid = this.#kinds.get(kind);
     checkExpected(kind, uid, expected, byUid?.get(uid)?.revision);

@@ -9,7 +9,7 @@ import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
 import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
-import { checkExpected, expectedRevisionOf } from "./expected-revision.js";
+import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { parseResource } from "../codec/resource-schema.js";
 import { ConflictError, StorageClosedError } from "./errors.js";
 import { boundedMap } from "./kv-bounded-map.js";
@@ -173,17 +173,8 @@ export class KvStorage implements Storage {
 
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
-    assertKind(kind, "kind");
-    assertUid(uid, "uid");
-    const expected = expectedRevisionOf(options);
     // Fresh top-level and metadata objects: removing the revision leaves `value` untouched.
-    const resource = parseResource(value, "value");
-    if (resource.kind !== kind) {
-      throw new ValidationError("value.kind", `${JSON.stringify(resource.kind)} does not match the kind argument ${JSON.stringify(kind)}`);
-    }
-    if (resource.uid !== uid) {
-      throw new ValidationError("value.uid", `${JSON.stringify(resource.uid)} does not match the uid argument ${JSON.stringify(uid)}`);
-    }
+    const { resource, expected } = parseSave(kind, uid, value, options);
     // The revision is the entry's, stamped on every read; a caller's copy is stale by definition.
     if (resource.metadata) delete resource.metadata.revision;
     let bytes: Uint8Array;

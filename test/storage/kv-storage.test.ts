@@ -346,6 +346,8 @@ describe("KvStorage", () => {
       const other = await KvStorage.open(await sharedConnection(), { bucket: s.bucket });
       cleanups.push(() => other.close());
       const it = iterate(s, "Device");
+      // Calls through `s` wait for its watch to exist; writes through another storage do not.
+      await s.exists("Device", "d1");
       const r1 = await other.save("Device", "d1", device("d1", { n: 1 }));
       const r2 = await other.save("Device", "d2", device("d2", { n: 2 }));
       expect(await other.delete("Device", "d1")).toBe(true);

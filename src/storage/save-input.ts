@@ -1,4 +1,6 @@
 import { ValidationError } from "../codec/errors.js";
+import { assertKind, assertUid } from "../codec/names.js";
+import { parseResource, type ParsedResource } from "../codec/resource-schema.js";
 import { ConflictError } from "./errors.js";
 import type { DeleteOptions, SaveOptions } from "./storage.js";
 
@@ -23,4 +25,23 @@ export function checkExpected(kind: string, uid: string, expected: number | unde
   if (expected === 0 ? actual !== undefined : actual !== expected) {
     throw new ConflictError(kind, uid, expected, actual);
   }
+}
+
+/**
+ * What every backend checks before a save: valid names, a valid resource
+ * (a fresh copy, so the caller's object is never touched) whose kind and uid
+ * are the ones it is saved under, and valid options.
+ */
+export function parseSave(kind: string, uid: string, value: unknown, options: SaveOptions | undefined): { resource: ParsedResource; expected: number | undefined } {
+  assertKind(kind, "kind");
+  assertUid(uid, "uid");
+  const expected = expectedRevisionOf(options);
+  const resource = parseResource(value, "value");
+  if (resource.kind !== kind) {
+    throw new ValidationError("value.kind", `${JSON.stringify(resource.kind)} does not match the kind argument ${JSON.stringify(kind)}`);
+  }
+  if (resource.uid !== uid) {
+    throw new ValidationError("value.uid", `${JSON.stringify(resource.uid)} does not match the uid argument ${JSON.stringify(uid)}`);
+  }
+  return { resource, expected };
 }
