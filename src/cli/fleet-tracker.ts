@@ -2,7 +2,7 @@ import type { DeviceState } from "./demo-device-reconciler.js";
 import { LatencyRecorder } from "./latency-recorder.js";
 
 // Per device, in typed arrays indexed by device number (a million devices is 10 MB, not a million objects).
-const PENDING = 0;
+// 0 (a fresh Uint8Array's value): still converging toward its latest desired state.
 const DONE = 1;
 
 const RUNNING = 0;

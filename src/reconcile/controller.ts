@@ -16,7 +16,7 @@ import { DEFAULT_PRIORITY, LOW_PRIORITY, MAX_PRIORITY } from "../queue/priority.
 import type { RateLimiter } from "../queue/rate-limiter.js";
 import { ConflictError } from "../storage/errors.js";
 import type { Resource } from "../storage/resource.js";
-import type { Storage, StorageChange } from "../storage/storage.js";
+import type { Storage } from "../storage/storage.js";
 import { parseControllerOptions } from "./controller-options.js";
 import { conditionsOf, setCondition, type Condition } from "./conditions.js";
 import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";

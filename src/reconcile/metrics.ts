@@ -4,7 +4,7 @@ import { Counter } from "./metrics-counter.js";
 import { exposition, type MetricFamily } from "./metrics-exposition.js";
 import { Gauge } from "./metrics-gauge.js";
 import { Histogram, type HistogramSnapshot } from "./metrics-histogram.js";
-import { CrossLabel, GrowingLabel, noLabels, type LabelSpace } from "./metrics-labels.js";
+import { CrossLabel, GrowingLabel, type LabelSpace } from "./metrics-labels.js";
 import { followNatsStatus, type NatsStatusSource } from "./metrics-nats.js";
 import { RunningKeys } from "./metrics-running.js";
 

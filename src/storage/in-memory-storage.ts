@@ -1,7 +1,6 @@
 import { ValidationError } from "../codec/errors.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { assertKind, assertUid } from "../codec/names.js";
-import { parseResource } from "../codec/resource-schema.js";
 import { ChangeStream } from "./change-stream.js";
 import { deepCopy } from "./deep-copy.js";
 import { StorageClosedError } from "./errors.js";

@@ -6,37 +6,22 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import * as v from "valibot";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  BaseReconciler,
   Controller,
   JetStreamEventBus,
   KvStorage,
   StorageClient,
   connectNats,
   silentLogger,
-  type Condition,
-  type ReconcileContext,
   type Reconciler,
   type RegisterOptions,
-  type Resource,
 } from "../../src/index.js";
 import { FINALIZER, type Held } from "../fixtures/finalizer-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 import { natsUrl } from "../helpers/nats.js";
 import { pollUntil } from "../helpers/poll.js";
+import { Counting, type Thing } from "../fixtures/counting-reconciler.js";
 
-type Thing = Resource<{ value: number }, { seen?: number; conditions?: Condition[] }>;
 
-class Counting extends BaseReconciler<Thing> {
-  readonly calls: number[] = [];
-  constructor(readonly resourceKind = "Thing") {
-    super();
-  }
-  async reconcile(ctx: ReconcileContext, t: Thing): Promise<void> {
-    this.calls.push(t.spec.value);
-    t.status = { ...t.status, seen: t.spec.value };
-    await this.updateStatus(ctx, t);
-  }
-}
 
 let nc: NatsConnection;
 let serial = 0;

@@ -6,25 +6,7 @@ import { describe, it } from "node:test";
 import { runDeviceExample } from "../../examples/device.js";
 import { findCondition } from "../../src/index.js";
 import { capturingConsoleLog } from "./harness.js";
-
-// The seed's "Output:" of its complete example, in order.
-const SEED_OUTPUT = [
-  "[INFO] Registered reconciler for Device",
-  "[INFO] Starting reconciliation controller with 5 workers",
-  "[INFO] Reconciling device dev-123 (desired: running, current: stopped)",
-  "[INFO] Starting device dev-123",
-  "[INFO] Emitted event io.example.device.started for Device/dev-123",
-];
-
-/** Indexes of `wanted` lines in `lines`, each found after the previous one; -1 where missing. */
-function positionsInOrder(lines: string[], wanted: string[]): number[] {
-  let from = 0;
-  return wanted.map((line) => {
-    const at = lines.indexOf(line, from);
-    if (at >= 0) from = at + 1;
-    return at;
-  });
-}
+import { SEED_OUTPUT, positionsInOrder } from "../fixtures/seed-output.js";
 
 for (const isolation of ["worker", "inline"] as const) {
   describe(`device example (${isolation})`, () => {

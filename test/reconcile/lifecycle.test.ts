@@ -8,15 +8,14 @@ import {
   StorageClient,
   ValidationError,
   silentLogger,
-  type Condition,
   type ControllerOptions,
   type ReconcileContext,
   type Reconciler,
   type RegisterOptions,
-  type Resource,
 } from "../../src/index.js";
 import { FINALIZER, type Held } from "../fixtures/finalizer-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
+import { Counting, type Thing } from "../fixtures/counting-reconciler.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -36,19 +35,7 @@ async function setup(reconcilers: (Reconciler | URL)[], options: ControllerOptio
   return { storage, controller, client: new StorageClient(storage) };
 }
 
-type Thing = Resource<{ value: number }, { seen?: number; conditions?: Condition[] }>;
 
-class Counting extends BaseReconciler<Thing> {
-  readonly calls: number[] = [];
-  constructor(readonly resourceKind = "Thing") {
-    super();
-  }
-  async reconcile(ctx: ReconcileContext, t: Thing): Promise<void> {
-    this.calls.push(t.spec.value);
-    t.status = { ...t.status, seen: t.spec.value };
-    await this.updateStatus(ctx, t);
-  }
-}
 
 describe.each(["inline", "worker"] as const)("finalizers (%s)", (isolation) => {
   it("delete marks a resource with finalizers; the reconciler cleans up, removes its finalizer, and then it is gone", async () => {
