@@ -169,6 +169,8 @@ export class Controller {
   /** Live from construction; ready once started and listed; not ready once stopping. */
   readonly health = new HealthState();
   #maxSlots = 1;
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
     // Every option validated (valibot) before anything is built; errors name the option.
@@ -268,9 +270,16 @@ export class Controller {
    * every registered kind and enqueues it all, so nothing written while the
    * controller was down is missed.
    */
-  async start(): Promise<void> {
-    if (this.#phase !== "new") throw new ControllerStateError(`start: the controller is ${this.#phase}; a controller starts once`);
+  start(): Promise<void> {
+    if (this.#phase !== "new") {
+      return Promise.reject(new ControllerStateError(`start: the controller is ${this.#phase}; a controller starts once`));
+    }
     this.#phase = "starting";
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     await Promise.all(this.#registering);
     if (this.#kinds.size === 0) this.#logger.warn("Starting a controller with no reconciler registered");
     if ([...this.#kinds.values()].some((r) => r.isolation === "worker")) {
@@ -313,8 +322,14 @@ export class Controller {
       this.#phase = "stopped";
       return;
     }
-    if (this.#phase === "stopping" || this.#phase === "stopped") return this.#stopped();
-    while (this.#phase === "starting") await nextTurn();
+    // Every later call shares the first one's drain.
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    await this.#starting?.catch(() => {});
+    if (this.#phase === "stopped") return; // start failed and cleaned up
     this.#phase = "stopping";
     this.health.markNotReady("stopping");
     await this.#informer.stop();
@@ -329,10 +344,6 @@ export class Controller {
     this.#phase = "stopped";
     this.health.markNotReady("stopped");
     this.#logger.info("Stopped reconciliation controller");
-  }
-
-  async #stopped(): Promise<void> {
-    while (this.#phase !== "stopped") await nextTurn();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -450,6 +450,24 @@ describe("Controller: concurrency", () => {
   });
 });
 
+describe("Controller: lifecycle", () => {
+  it("stop() during start() waits for the start, then drains; every stop call shares that drain", async () => {
+    const r = new ScriptedReconciler(async () => {});
+    const { storage, controller } = await setup(r);
+    await storage.save("Thing", "a", thing("a"));
+    const starting = controller.start();
+    const first = controller.stop();
+    const second = controller.stop();
+    await Promise.all([starting, first, second]);
+    expect(controller.health.report().ready).toBe(false);
+    await expect(controller.start()).rejects.toThrow(ControllerStateError);
+    const calls = r.calls.length;
+    await storage.save("Thing", "b", thing("b"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.calls.length).toBe(calls);
+  });
+});
+
 describe("Controller: bad input", () => {
   it("rejects reconcilers without a valid kind or reconcile method", async () => {
     const controller = new Controller(new InMemoryEventBus(), new InMemoryStorage(), { logger: silentLogger });
