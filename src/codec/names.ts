@@ -7,18 +7,21 @@ import { ValidationError } from "./errors.js";
 // an extra subject token or someone else's key.
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
+const KIND = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const UID = /^[A-Za-z0-9][A-Za-z0-9_=-]*$/;
+
 export const KindSchema = v.pipe(
   v.string("must be a string"),
   v.nonEmpty("must not be empty"),
   v.maxLength(63, "must be at most 63 characters"),
-  v.regex(/^[A-Za-z][A-Za-z0-9_-]*$/, "must start with a letter and hold only letters, digits, '_' and '-'"),
+  v.regex(KIND, "must start with a letter and hold only letters, digits, '_' and '-'"),
 );
 
 export const UidSchema = v.pipe(
   v.string("must be a string"),
   v.nonEmpty("must not be empty"),
   v.maxLength(128, "must be at most 128 characters"),
-  v.regex(/^[A-Za-z0-9][A-Za-z0-9_=-]*$/, "must start with a letter or digit and hold only letters, digits, '_', '=' and '-'"),
+  v.regex(UID, "must start with a letter or digit and hold only letters, digits, '_', '=' and '-'"),
 );
 
 export const EventTypeSchema = v.pipe(
@@ -42,13 +45,26 @@ function describe(value: unknown): string {
   return `(${value === null ? "null" : typeof value})`;
 }
 
+/** `KindSchema` as a plain test. */
+export function isKind(x: unknown): x is string {
+  return typeof x === "string" && x.length <= 63 && KIND.test(x);
+}
+
+/** `UidSchema` as a plain test. */
+export function isUid(x: unknown): x is string {
+  return typeof x === "string" && x.length <= 128 && UID.test(x);
+}
+
 /** Throws `ValidationError` naming `path` unless `kind` is a valid resource kind. */
 export function assertKind(kind: unknown, path = "kind"): string {
+  // Every storage call checks its names: the schema runs only to explain a bad one.
+  if (isKind(kind)) return kind;
   return check(KindSchema, kind, path);
 }
 
 /** Throws `ValidationError` naming `path` unless `uid` is a valid resource uid. */
 export function assertUid(uid: unknown, path = "uid"): string {
+  if (isUid(uid)) return uid;
   return check(UidSchema, uid, path);
 }
 

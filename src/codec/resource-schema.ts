@@ -1,9 +1,10 @@
 import * as v from "valibot";
 import { ValidationError } from "./errors.js";
-import { KindSchema, UidSchema } from "./names.js";
+import { isKind, isUid, KindSchema, UidSchema } from "./names.js";
 
-/** How deep objects and arrays may nest in a resource; the resource itself is level 1. */
-export const MAX_RESOURCE_DEPTH = 64;
+import { copyPlainData, isPlainData, MAX_RESOURCE_DEPTH, NOT_PLAIN } from "./plain-data.js";
+
+export { MAX_RESOURCE_DEPTH };
 
 // Keys that would rewrite a prototype when a naive merge or assignment copies
 // the value (`JSON.parse` turns `"__proto__"` into an ordinary own key).
@@ -182,4 +183,73 @@ export function parseResource(input: unknown, path = "resource"): ParsedResource
   if (result.success) return result.output;
   const issue = result.issues[0];
   throw new ValidationError(formatPath(path, (issue.path ?? []).map((item) => item.key)), messageOf(issue));
+}
+
+function isRevision(x: unknown): boolean {
+  return x === undefined || (Number.isSafeInteger(x) && (x as number) >= 0);
+}
+
+function isStringArray(x: unknown): boolean {
+  if (x === undefined) return true;
+  if (!Array.isArray(x)) return false;
+  for (const item of x) if (typeof item !== "string") return false;
+  return true;
+}
+
+function isStringRecord(x: unknown): boolean {
+  if (x === undefined) return true;
+  if (typeof x !== "object" || x === null || Array.isArray(x)) return false;
+  for (const key of Object.keys(x)) if (typeof (x as Record<string, unknown>)[key] !== "string") return false;
+  return true;
+}
+
+/**
+ * True when `r`, already known to be plain data, is a resource that
+ * `ResourceSchema` accepts, judged by hand. It only says yes where the schema
+ * surely does; anything less common (owner references, a deletion timestamp,
+ * metadata keys of its own) answers false and goes through the schema, which
+ * explains a failure. Saves valibot's pipeline on every write and decode.
+ */
+function hasCommonShape(r: unknown): r is ParsedResource {
+  if (typeof r !== "object" || r === null || Array.isArray(r)) return false;
+  const { kind, uid, metadata, spec } = r as Record<string, unknown>;
+  if (spec === undefined) return false;
+  if (!isKind(kind) || !isUid(uid)) return false;
+  if (metadata === undefined) return true;
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return false;
+  for (const key of Object.keys(metadata)) {
+    const value = (metadata as Record<string, unknown>)[key];
+    switch (key) {
+      case "generation":
+      case "revision":
+        if (!isRevision(value)) return false;
+        break;
+      case "finalizers":
+        if (!isStringArray(value)) return false;
+        break;
+      case "labels":
+        if (!isStringRecord(value)) return false;
+        break;
+      default:
+        if (value !== undefined) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * `parseResource` that returns a deep copy of `input`: the caller owns every
+ * object in it. Everyday resources take one walk (copy and check together);
+ * the rest take the schema, then a copy by `copy`.
+ */
+export function parseResourceCopy(input: unknown, path: string, copy: <T>(value: T) => T): ParsedResource {
+  const fast = copyPlainData(input);
+  if (fast !== NOT_PLAIN && hasCommonShape(fast)) return fast;
+  return copy(parseResource(input, path));
+}
+
+/** `parseResource` for a value the caller owns already (just decoded): checked, not copied, when it is everyday data. */
+export function parseOwnedResource(input: unknown, path: string): ParsedResource {
+  if (hasCommonShape(input) && isPlainData(input)) return input;
+  return parseResource(input, path);
 }

@@ -1,4 +1,4 @@
-import { ValidationError } from "../codec/errors.js";
+import { copyPlainData, NOT_PLAIN } from "../codec/plain-data.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { ChangeStream } from "./change-stream.js";
@@ -21,7 +21,9 @@ type Watcher = ChangeStream<ChangeRecord, StorageChange>;
 
 /** A fresh copy of a stored value with its revision stamped in. */
 function stamped(value: Resource, revision: number): Resource {
-  const copy = deepCopy(value);
+  // Stored values passed the save's check, so nearly all are plain data.
+  const plain = copyPlainData(value);
+  const copy = plain === NOT_PLAIN ? deepCopy(value) : (plain as Resource);
   (copy.metadata ??= {}).revision = revision;
   return copy;
 }
@@ -91,18 +93,13 @@ export class InMemoryStorage implements Storage {
 
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
-    // Fresh top-level and metadata objects: removing the revision leaves `value` untouched.
+    // A deep copy that is ours: removing the revision leaves `value` untouched.
     const { resource, expected } = parseSave(kind, uid, value, options);
 
     let byUid = this.#kinds.get(kind);
     checkExpected(kind, uid, expected, byUid?.get(uid)?.revision);
 
-    let stored: Resource;
-    try {
-      stored = deepCopy(resource);
-    } catch (cause) {
-      throw new ValidationError("value", `cannot be stored: ${(cause as Error).message}`, { cause });
-    }
+    const stored = resource as Resource;
     // The revision is the store's, stamped on every read; a caller's copy is stale by definition.
     if (stored.metadata) delete stored.metadata.revision;
 

@@ -10,7 +10,7 @@ import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
-import { parseResource } from "../codec/resource-schema.js";
+import { parseOwnedResource } from "../codec/resource-schema.js";
 import { ConflictError, StorageClosedError } from "./errors.js";
 import { boundedMap } from "./kv-bounded-map.js";
 import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
@@ -318,7 +318,7 @@ export class KvStorage implements Storage {
   /** The stored bytes as a resource with its revision; `ValidationError` naming the key when they are not one. */
   #decode(key: string, kind: string, uid: string, bytes: Uint8Array, revision: number): Resource {
     const where = kvWhere(this.bucket, key);
-    const resource = parseResource(this.#options.codec.decode(bytes, where), where) as Resource;
+    const resource = parseOwnedResource(this.#options.codec.decode(bytes, where), where) as Resource;
     if (resource.kind !== kind) {
       throw new ValidationError(`${where}.kind`, `${JSON.stringify(resource.kind)} does not match the key's kind ${JSON.stringify(kind)}`);
     }

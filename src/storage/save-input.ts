@@ -1,6 +1,7 @@
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
-import { parseResource, type ParsedResource } from "../codec/resource-schema.js";
+import { parseResourceCopy, type ParsedResource } from "../codec/resource-schema.js";
+import { deepCopy } from "./deep-copy.js";
 import { ConflictError } from "./errors.js";
 import type { DeleteOptions, SaveOptions } from "./storage.js";
 
@@ -29,14 +30,15 @@ export function checkExpected(kind: string, uid: string, expected: number | unde
 
 /**
  * What every backend checks before a save: valid names, a valid resource
- * (a fresh copy, so the caller's object is never touched) whose kind and uid
- * are the ones it is saved under, and valid options.
+ * whose kind and uid are the ones it is saved under, and valid options. The
+ * resource comes back as a deep copy the backend owns (the caller's object is
+ * never touched, nor kept), so the in-memory store keeps it as it is.
  */
 export function parseSave(kind: string, uid: string, value: unknown, options: SaveOptions | undefined): { resource: ParsedResource; expected: number | undefined } {
   assertKind(kind, "kind");
   assertUid(uid, "uid");
   const expected = expectedRevisionOf(options);
-  const resource = parseResource(value, "value");
+  const resource = parseResourceCopy(value, "value", copyForStorage);
   if (resource.kind !== kind) {
     throw new ValidationError("value.kind", `${JSON.stringify(resource.kind)} does not match the kind argument ${JSON.stringify(kind)}`);
   }
@@ -44,4 +46,12 @@ export function parseSave(kind: string, uid: string, value: unknown, options: Sa
     throw new ValidationError("value.uid", `${JSON.stringify(resource.uid)} does not match the uid argument ${JSON.stringify(uid)}`);
   }
   return { resource, expected };
+}
+
+function copyForStorage<T>(value: T): T {
+  try {
+    return deepCopy(value);
+  } catch (cause) {
+    throw new ValidationError("value", `cannot be stored: ${(cause as Error).message}`, { cause });
+  }
 }

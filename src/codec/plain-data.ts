@@ -1,0 +1,75 @@
+/** How deep objects and arrays may nest in a resource; the resource itself is level 1. */
+export const MAX_RESOURCE_DEPTH = 64;
+
+/** What the walks below return when a value needs the full, explaining check. */
+export const NOT_PLAIN: unique symbol = Symbol("not plain data");
+
+// Objects (and arrays) a fast walk visits before it gives up: a small DAG is
+// copied path by path, so an adversarial one must fall back to the full walk,
+// which visits each shared object once.
+const OBJECT_BUDGET = 10_000;
+
+// Keys that would rewrite a prototype when assigned; the full check names them.
+function isForbiddenKey(key: string): boolean {
+  return key === "__proto__" || key === "constructor" || key === "prototype";
+}
+
+/**
+ * A deep copy of `value` when it is the everyday kind of stored data — plain
+ * objects, arrays, strings, finite or not numbers, booleans, null, undefined —
+ * no deeper than MAX_RESOURCE_DEPTH and of modest size; `NOT_PLAIN` otherwise
+ * (a cycle, a forbidden key, a function, a bigint, a Date, a null-prototype
+ * object, a huge or shared-heavy tree). It accepts nothing `findUnsafe`
+ * rejects, so a copy it returns needs no further data check; on `NOT_PLAIN`
+ * the caller runs the full check, which explains what is wrong or copies the
+ * unusual value its own way. One walk, no Map: a save's copy and check in the
+ * time the check alone took.
+ */
+export function copyPlainData(value: unknown): unknown {
+  let budget = OBJECT_BUDGET;
+  const walk = (x: unknown, depth: number): unknown => {
+    if (typeof x !== "object") return typeof x === "function" || typeof x === "symbol" || typeof x === "bigint" ? NOT_PLAIN : x;
+    if (x === null) return null;
+    // A cycle runs into the depth bound; the full check reports it as a cycle.
+    if (depth > MAX_RESOURCE_DEPTH || --budget < 0) return NOT_PLAIN;
+    if (Array.isArray(x)) {
+      const out = new Array<unknown>(x.length);
+      for (let i = 0; i < x.length; i++) {
+        const item = walk(x[i], depth + 1);
+        if (item === NOT_PLAIN) return NOT_PLAIN;
+        out[i] = item;
+      }
+      return out;
+    }
+    if (Object.getPrototypeOf(x) !== Object.prototype) return NOT_PLAIN;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(x)) {
+      if (isForbiddenKey(key)) return NOT_PLAIN;
+      const item = walk((x as Record<string, unknown>)[key], depth + 1);
+      if (item === NOT_PLAIN) return NOT_PLAIN;
+      out[key] = item;
+    }
+    return out;
+  };
+  return walk(value, 1);
+}
+
+/** `copyPlainData`'s test without the copy: true when the full data check would pass it untouched. */
+export function isPlainData(value: unknown): boolean {
+  let budget = OBJECT_BUDGET;
+  const walk = (x: unknown, depth: number): boolean => {
+    if (typeof x !== "object") return typeof x !== "function" && typeof x !== "symbol" && typeof x !== "bigint";
+    if (x === null) return true;
+    if (depth > MAX_RESOURCE_DEPTH || --budget < 0) return false;
+    if (Array.isArray(x)) {
+      for (let i = 0; i < x.length; i++) if (!walk(x[i], depth + 1)) return false;
+      return true;
+    }
+    if (Object.getPrototypeOf(x) !== Object.prototype) return false;
+    for (const key of Object.keys(x)) {
+      if (isForbiddenKey(key) || !walk((x as Record<string, unknown>)[key], depth + 1)) return false;
+    }
+    return true;
+  };
+  return walk(value, 1);
+}
