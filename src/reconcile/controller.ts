@@ -21,6 +21,7 @@ import { parseControllerOptions } from "./controller-options.js";
 import { conditionsOf, setCondition, type Condition } from "./conditions.js";
 import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerCrashError } from "./errors.js";
 import { HandleState } from "./handle-state.js";
+import { ResourceHandles } from "./resource-handles.js";
 import { Informer } from "./informer.js";
 import { ControllerMetrics, reconcileOutcome } from "./metrics.js";
 import { HealthState } from "./metrics-health.js";
@@ -150,6 +151,7 @@ export class Controller {
   readonly #eventSource: string;
   readonly #workerFile: string | undefined;
   readonly #queue: RateLimitedWorkQueue<string>;
+  readonly #handles: ResourceHandles;
   readonly #state = new HandleState();
   readonly #kinds = new Map<string, Registration>();
   readonly #registering = new Set<Promise<void>>();
@@ -190,6 +192,7 @@ export class Controller {
     // Keys stay interned: they are the fleet's resources, and a retained handle
     // keeps re-adds hash-free and per-handle state valid.
     this.#queue = new RateLimitedWorkQueue<string>(options.rateLimiter ?? defaultControllerRateLimiter<string>(), { retainKeys: true });
+    this.#handles = new ResourceHandles((key) => this.#queue.handleOf(key), (h, kind) => this.#onNewHandle(h, kind));
     this.#informer = new Informer({
       storage,
       client: this.#client,
@@ -410,10 +413,13 @@ export class Controller {
   }
 
   #handleOf(kind: string, uid: string): number {
-    const h = this.#queue.handleOf(`${kind}/${uid}`);
+    return this.#handles.handleOf(kind, uid);
+  }
+
+  /** A handle given to a resource: its per-handle state must exist. */
+  #onNewHandle(h: number, kind: string): void {
     this.#state.ensure(h);
     if (this.#metrics) this.#metrics.bind(h, this.#kinds.get(kind)?.metricsKind ?? this.#metrics.kindIndex(kind));
-    return h;
   }
 
   #addHandle(h: number, reason: string | undefined, delayMs = 0, priority = DEFAULT_PRIORITY): void {
@@ -498,10 +504,9 @@ export class Controller {
     const jobs: Job[] = [];
     await Promise.all(
       handles.map(async (h) => {
-        const key = this.#queue.keyOf(h);
-        const slash = key.indexOf("/");
-        const kind = key.slice(0, slash);
-        const uid = key.slice(slash + 1);
+        const kind = this.#handles.kindOf(h);
+        const uid = this.#handles.uidOf(h);
+        const key = `${kind}/${uid}`;
         // The informer cache (fed by list and watch) saves a read per reconcile; a
         // stale entry costs only a CAS conflict, after which the key reads storage.
         let loaded: Resource | undefined = this.#informer.cached(h);
@@ -521,6 +526,7 @@ export class Controller {
           if (this.#queue.release(key)) {
             this.#state.reset(h);
             this.#informer.release(h);
+            this.#handles.release(h);
           }
           return;
         }
