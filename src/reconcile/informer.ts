@@ -90,7 +90,8 @@ export class Informer {
         const h = this.#o.handleOf(kind, resource.uid);
         this.#remember(h, resource);
         this.#o.enqueue(h, reason, true);
-        if (this.#o.garbageCollection) await this.#collectIfOrphan(resource);
+        // Only an owned resource costs an await: a list of 100k would otherwise take 100k turns.
+        if (this.#o.garbageCollection && resource.metadata?.ownerUid !== undefined) await this.#collectIfOrphan(resource);
       }
     }
   }
