@@ -1,4 +1,4 @@
-import { decode, encode } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 import { ValidationError } from "./errors.js";
 
 /** Turns values into bytes for the wire or a store, and back. */
@@ -14,12 +14,24 @@ export interface Codec {
  * msgpack: compact and fast. `undefined` object fields are left out (not turned
  * into null), so a value decodes to what JSON would give.
  */
+// One encoder and decoder for the process: msgpack's encode() builds an
+// Encoder, with a fresh 2 KiB buffer, per call. Both are re-entrant (they
+// clone themselves when called from inside a call).
+const LARGE = 1 << 16;
+let sharedEncoder = new Encoder({ ignoreUndefined: true });
+const sharedDecoder = new Decoder();
+
 export const msgpackCodec: Codec = {
   contentType: "application/msgpack",
-  encode: (value) => encode(value, { ignoreUndefined: true }),
+  encode(value) {
+    const bytes = sharedEncoder.encode(value);
+    // The encoder's buffer grows to the largest value; a large one is not kept.
+    if (bytes.length > LARGE) sharedEncoder = new Encoder({ ignoreUndefined: true });
+    return bytes;
+  },
   decode(bytes, what = "value") {
     try {
-      return decode(bytes);
+      return sharedDecoder.decode(bytes);
     } catch (error) {
       throw new ValidationError(what, `not valid msgpack (${(error as Error).message})`, { cause: error });
     }

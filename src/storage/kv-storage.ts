@@ -2,8 +2,7 @@ import {
   jetstream,
   JetStreamApiCodes,
   JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamPublishOptions,
+  PubHeaders,
 } from "@nats-io/jetstream";
 import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
 import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
@@ -16,6 +15,7 @@ import { boundedMap } from "./kv-bounded-map.js";
 import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
 import { type KvStorageOptions, type ResolvedKvStorageOptions, resolveKvStorageOptions } from "./kv-options.js";
 import { type RetryPolicy, withRetries } from "./kv-retry.js";
+import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { KvWatchStream } from "./kv-watch.js";
 import type { Resource } from "./resource.js";
 import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
@@ -78,8 +78,9 @@ export class KvStorage implements Storage {
   /** The KV bucket name. */
   readonly bucket: string;
   readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
   readonly #kv: KV;
+  /** KV writes are JetStream publishes; this one pipelines them cheaply. */
+  readonly #publisher: JetStreamPublisher;
   readonly #options: ResolvedKvStorageOptions;
   readonly #retry: RetryPolicy;
   /** Publish subject of a key, minus the key. */
@@ -91,10 +92,10 @@ export class KvStorage implements Storage {
   readonly #starting = new Set<Promise<unknown>>();
   #invalidEntries = 0;
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, options: ResolvedKvStorageOptions) {
+  private constructor(nc: NatsConnection, kv: KV, options: ResolvedKvStorageOptions) {
     this.#nc = nc;
-    this.#js = js;
     this.#kv = kv;
+    this.#publisher = new JetStreamPublisher(nc, options.timeout);
     this.#options = options;
     this.bucket = options.bucket;
     this.#subjectPrefix = `$KV.${options.bucket}.`;
@@ -116,7 +117,7 @@ export class KvStorage implements Storage {
     const kv = await withRetries(`KV bucket "${resolved.bucket}": open`, policy, new AbortController().signal, () =>
       new Kvm(js).create(resolved.bucket, { history: resolved.history, replicas: resolved.replicas }),
     );
-    return new KvStorage(nc, js, kv, resolved);
+    return new KvStorage(nc, kv, resolved);
   }
 
   async load(kind: string, uid: string): Promise<Resource | undefined> {
@@ -280,6 +281,7 @@ export class KvStorage implements Storage {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
+    this.#publisher.close(new StorageClosedError());
     for (const stream of [...this.#watchers]) stream.end();
   }
 
@@ -348,15 +350,13 @@ export class KvStorage implements Storage {
    * it at most once however many attempts reach the server.
    */
   #publish(key: string, data: Uint8Array, expected: number | undefined, operation: string, kvOperation?: "DEL"): Promise<number> {
-    const options: Partial<JetStreamPublishOptions> = { msgID: nuid.next(), timeout: this.#options.timeout };
-    if (expected !== undefined) options.expect = { lastSubjectSequence: expected };
-    if (kvOperation) {
-      const h = headers();
-      h.set("KV-Operation", kvOperation);
-      options.headers = h;
-    }
+    // Built once: every retry carries the same message id, so the stream stores the write once.
+    const h = headers();
+    h.set(PubHeaders.MsgIdHdr, nuid.next());
+    if (expected !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, `${expected}`);
+    if (kvOperation) h.set("KV-Operation", kvOperation);
     const subject = this.#subjectPrefix + key;
-    return this.#retrying(operation, async () => (await this.#js.publish(subject, data, options)).seq);
+    return this.#retrying(operation, async () => (await this.#publisher.publish(subject, data, h)).seq);
   }
 
   /** The revision that beat a compare-and-swap, for the ConflictError. */

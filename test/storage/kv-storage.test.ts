@@ -1,6 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decode } from "@msgpack/msgpack";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { ValidationError } from "../../src/codec/errors.js";
@@ -187,19 +187,19 @@ describe("KvStorage", () => {
     it("retry a write whose answer was lost with the same message id: applied once, reported once", async () => {
       const nc = await connect({ servers: natsUrl() });
       cleanups.push(() => nc.close());
-      const s = await openStorage({}, nc);
+      const s = await openStorage({ timeout: 250 }, nc);
       const r1 = await s.save("Device", "d1", device("d1"));
-      const request = nc.request.bind(nc);
+      const publish = nc.publish.bind(nc);
       let writes = 0;
       let lost = 0;
-      // Every other write request reaches the server, is applied, but its answer never arrives.
-      vi.spyOn(nc, "request").mockImplementation(async (subject, payload, options) => {
-        const reply = await request(subject, payload, options);
+      // Every other write reaches the server and is applied, but its answer goes
+      // to a subject nobody reads: the write times out and is retried.
+      vi.spyOn(nc, "publish").mockImplementation((subject, payload, options) => {
         if (subject.startsWith(`$KV.${s.bucket}.`) && writes++ % 2 === 0) {
           lost++;
-          throw new errors.TimeoutError();
+          return publish(subject, payload, { ...options, reply: `lost.${process.pid}` });
         }
-        return reply;
+        return publish(subject, payload, options);
       });
       const lastSequence = async () => (await (await rawBucket(s)).status()).streamInfo.state.last_seq;
 
