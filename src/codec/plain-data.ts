@@ -43,7 +43,10 @@ export function copyPlainData(value: unknown): unknown {
     }
     if (Object.getPrototypeOf(x) !== Object.prototype) return NOT_PLAIN;
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(x)) {
+    // for-in walks V8's enum cache where Object.keys allocates an array per object;
+    // hasOwn keeps out anything enumerable someone added to Object.prototype.
+    for (const key in x) {
+      if (!Object.hasOwn(x, key)) continue;
       if (isForbiddenKey(key)) return NOT_PLAIN;
       const item = walk((x as Record<string, unknown>)[key], depth + 1);
       if (item === NOT_PLAIN) return NOT_PLAIN;
@@ -66,7 +69,8 @@ export function isPlainData(value: unknown): boolean {
       return true;
     }
     if (Object.getPrototypeOf(x) !== Object.prototype) return false;
-    for (const key of Object.keys(x)) {
+    for (const key in x) {
+      if (!Object.hasOwn(x, key)) continue;
       if (isForbiddenKey(key) || !walk((x as Record<string, unknown>)[key], depth + 1)) return false;
     }
     return true;

@@ -502,42 +502,18 @@ export class Controller {
 
   async #runBatch(handles: number[]): Promise<void> {
     const jobs: Job[] = [];
-    await Promise.all(
-      handles.map(async (h) => {
-        const kind = this.#handles.kindOf(h);
-        const uid = this.#handles.uidOf(h);
-        const key = `${kind}/${uid}`;
-        // The informer cache (fed by list and watch) saves a read per reconcile; a
-        // stale entry costs only a CAS conflict, after which the key reads storage.
-        let loaded: Resource | undefined = this.#informer.cached(h);
-        try {
-          loaded ??= await this.#storage.load(kind, uid);
-        } catch (error) {
-          this.#logger.error(`${key}: loading failed, will retry:`, error);
-          this.#retry(h, key);
-          this.#done(h);
-          return;
-        }
-        if (loaded === undefined) {
-          this.#stats.missing++;
-          this.#forget(h, key);
-          this.#done(h);
-          // A deleted resource gives its handle back, unless it is wanted again already.
-          if (this.#queue.release(key)) {
-            this.#state.reset(h);
-            this.#informer.release(h);
-            this.#handles.release(h);
-          }
-          return;
-        }
-        const problem = this.#invalidity(kind, loaded);
-        if (problem !== undefined) {
-          await this.#completeInvalid({ h, kind, uid, loaded }, problem);
-          return;
-        }
-        jobs.push({ h, kind, uid, loaded });
-      }),
-    );
+    const pending: Promise<void>[] = [];
+    for (const h of handles) {
+      const kind = this.#handles.kindOf(h);
+      const uid = this.#handles.uidOf(h);
+      // The informer cache (fed by list and watch) saves a read per reconcile; a
+      // stale entry costs only a CAS conflict, after which the key reads storage.
+      const cached = this.#informer.cached(h);
+      // Synchronous for a cached key: no async frame or turn per key on the hot path.
+      const settling = cached === undefined ? this.#loadJob(jobs, h, kind, uid) : this.#admit(jobs, { h, kind, uid, loaded: cached });
+      if (settling) pending.push(settling);
+    }
+    if (pending.length > 0) await Promise.all(pending);
     const inline: Job[] = [];
     const pooled: Job[] = [];
     for (const job of jobs) {
@@ -546,6 +522,41 @@ export class Controller {
       else inline.push(job);
     }
     await Promise.all([this.#runInline(inline), this.#runPooled(pooled)]);
+  }
+
+  /** Adds `job` to the batch, or settles it as invalid (the promise returned). */
+  #admit(jobs: Job[], job: Job): Promise<void> | undefined {
+    const problem = this.#invalidity(job.kind, job.loaded);
+    if (problem !== undefined) return this.#completeInvalid(job, problem);
+    jobs.push(job);
+    return undefined;
+  }
+
+  /** A key the cache does not hold: read it, then admit it (or settle a failed read or a deleted resource). */
+  async #loadJob(jobs: Job[], h: number, kind: string, uid: string): Promise<void> {
+    const key = `${kind}/${uid}`;
+    let loaded: Resource | undefined;
+    try {
+      loaded = await this.#storage.load(kind, uid);
+    } catch (error) {
+      this.#logger.error(`${key}: loading failed, will retry:`, error);
+      this.#retry(h, key);
+      this.#done(h);
+      return;
+    }
+    if (loaded === undefined) {
+      this.#stats.missing++;
+      this.#forget(h, key);
+      this.#done(h);
+      // A deleted resource gives its handle back, unless it is wanted again already.
+      if (this.#queue.release(key)) {
+        this.#state.reset(h);
+        this.#informer.release(h);
+        this.#handles.release(h);
+      }
+      return;
+    }
+    await this.#admit(jobs, { h, kind, uid, loaded });
   }
 
   #item(job: Job, resource: unknown): BatchItem {
@@ -629,7 +640,8 @@ export class Controller {
         if (written === "conflict") conflict = true;
         else if (written instanceof Error) error ??= toWireError(written);
       }
-      for (const event of outcome.effects?.events ?? []) {
+      const effects = outcome.effects;
+      if (effects?.events) for (const event of effects.events) {
         try {
           const emitted = newResourceEvent(event.type, event.kind, event.uid, event.data, { source: this.#eventSource });
           emitted.reconcilekey = key;
@@ -641,7 +653,7 @@ export class Controller {
           error ??= toWireError(publishError);
         }
       }
-      for (const enqueue of outcome.effects?.enqueues ?? []) {
+      if (effects?.enqueues) for (const enqueue of effects.enqueues) {
         if (!this.#kinds.has(enqueue.kind)) {
           this.#logger.warn(`${key}: enqueue of ${enqueue.kind}/${enqueue.uid} ignored: no reconciler for kind ${enqueue.kind}`);
           continue;
@@ -717,7 +729,9 @@ export class Controller {
         this.#stats.deletes++;
       } else {
         const revision = await this.#storage.save(kind, uid, next, { expectedRevision });
-        written = { ...next, metadata: { ...next.metadata, revision } };
+        // `next` is ours (built by #nextResource; storage keeps a copy): it becomes the cached value.
+        next.metadata = { ...next.metadata, revision };
+        written = next;
         this.#stats.statusWrites++;
       }
       return "written";

@@ -29,23 +29,14 @@ function stamped(value: Resource, revision: number): Resource {
 }
 
 /**
- * A change as one watcher sees it. The value is copied on first read, not on
- * delivery: a watcher that skips a change by its revision (the controller and
- * the echo of its own write) costs no copy.
+ * A change as one watcher sees it, with its own copy of the value. Copied on
+ * delivery: an object literal with a lazy getter costs V8 a runtime call
+ * (~330 ns here), more than copying an everyday resource, and `value` stays
+ * an own data property, as a spread or JSON.stringify of a change expects.
  */
 function deliver(record: ChangeRecord): StorageChange {
-  if (record.type === "delete") return { ...record };
-  const { kind, uid, revision, value } = record;
-  let copy: Resource | undefined;
-  return {
-    type: "put",
-    kind,
-    uid,
-    revision,
-    get value(): Resource {
-      return (copy ??= stamped(value, revision));
-    },
-  };
+  if (record.type === "delete") return { type: "delete", kind: record.kind, uid: record.uid, revision: record.revision };
+  return { type: "put", kind: record.kind, uid: record.uid, revision: record.revision, value: stamped(record.value, record.revision) };
 }
 
 /**
