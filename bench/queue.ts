@@ -651,7 +651,7 @@ export async function queueSuite(ctx: SuiteContext): Promise<SuiteReport> {
     "- **dup50**: 2n adds, every key twice in shuffled order (50% duplicates, coalesced while queued), then get+done until empty — adds/s. Queues without dedup hand out all 2n.",
     "",
     "Each queue instance is reused across iterations, so the `retainKeys` and controller rows measure re-adds of known keys (the informer's steady state); " +
-      "the default WorkQueue releases every key on `done` and interns it again on the next add.",
+      "the default WorkQueue releases keys that went idle (in bulk, once at least half the interned keys wait idle) and interns them again on the next add.",
     "",
     table(["queue", "keys", "role", "burst", "interleaved", "dup50", "burst vs denque", "burst vs denque+Set"], rows, ["l", "l", "l", "r", "r", "r", "r", "r"]),
     "",

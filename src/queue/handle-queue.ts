@@ -151,8 +151,22 @@ export class HandleQueue {
    * once: past that a new priority shares the nearest lower level.
    */
   add(h: number, priority = 0): boolean {
+    // Hot path, kept small so callers can inline it (TurboFan inlines by
+    // bytecode size): an idle handle at the default priority on an unleveled,
+    // running queue. `(h | 0) === h` is false for anything but an int32, and
+    // bounds are checked before the read (an out-of-bounds read would slow every read).
+    if (priority === 0 && !this.slowAdd && (h | 0) === h && h < this.flags.length && this.flags[h] === 0) {
+      this.flags[h] = DIRTY | QUEUED;
+      this.ready.push(h);
+      if (this.waiters.length !== 0) this.scheduleDispatch();
+      return true;
+    }
+    return this.addChecked(h, priority);
+  }
+
+  private addChecked(h: number, priority: number): boolean {
     checkHandle("HandleQueue.add", h);
-    // Literal 0 (DEFAULT_PRIORITY): the unleveled path below is the hot one.
+    // Literal 0 (DEFAULT_PRIORITY): the unleveled path below is the common one.
     if (priority !== 0 || this.slowAdd) return this.addSlow(h, priority);
     if (h >= this.flags.length) this.growFlags(h);
     const f = this.flags[h];
@@ -196,6 +210,16 @@ export class HandleQueue {
    * processing), `DONE_REQUEUED` or `DONE_IDLE` — so callers need no second look.
    */
   done(h: number): DoneResult {
+    // Hot path, small enough to inline: processing and not added meanwhile.
+    if (this.flags[h] === PROCESSING) {
+      this.flags[h] = 0;
+      if (--this.processingCount === 0 && this.ready.length === 0 && this.count === 0) this.settleIdle();
+      return DONE_IDLE;
+    }
+    return this.doneOther(h);
+  }
+
+  private doneOther(h: number): DoneResult {
     const f = this.flags[h]; // undefined (=> 0 below) for out-of-range or non-integer h
     if ((f & PROCESSING) === 0) return DONE_IGNORED;
     this.processingCount--;

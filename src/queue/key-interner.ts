@@ -1,4 +1,5 @@
 import { InvalidArgumentError, describe } from "./errors.js";
+import { StringIndex, hashString } from "./string-index.js";
 
 // Marks a released slot in the handle -> key table (a key may itself be undefined).
 const FREE: unique symbol = Symbol("free");
@@ -7,40 +8,48 @@ const FREE: unique symbol = Symbol("free");
  * Maps keys to small dense integer handles, so everything behind it can index
  * typed arrays instead of hashing. Released handles are reused (most recently
  * released first), which keeps the handle space as small as the live key set.
+ *
+ * String keys (the usual kind) are found through a `StringIndex`, any other
+ * key through a `Map` (SameValueZero, as before).
  */
 export class KeyInterner<K> {
+  private readonly strings = new StringIndex();
   private readonly handles = new Map<K, number>();
   private readonly keys: (K | typeof FREE)[] = [];
   // 1 where a handle stands for a key: what `has` reads, so checking a handle
   // touches a byte, not the (much larger, colder) keys table.
   private live = new Uint8Array(1024);
+  // hashString of each string key, so `release` need not hash it again.
+  private hashes = new Int32Array(1024);
   private free = new Int32Array(64);
   private freeCount = 0;
 
   /** How many keys hold a handle. */
   get size(): number {
-    return this.handles.size;
+    return this.strings.size + this.handles.size;
   }
 
   /** The handle of `k`, allocated on first sight. */
   intern(k: K): number {
+    if (typeof k === "string") {
+      const hash = hashString(k);
+      const known = this.strings.find(k, hash, this.keys);
+      if (known >= 0) return known;
+      const h = this.allocate(k);
+      this.hashes[h] = hash;
+      this.strings.insert(hash, h);
+      return h;
+    }
     const known = this.handles.get(k);
     if (known !== undefined) return known;
-    const h = this.freeCount !== 0 ? this.free[--this.freeCount] : this.keys.length;
-    if (h === this.keys.length) this.keys.push(k);
-    else this.keys[h] = k;
-    if (h >= this.live.length) {
-      const next = new Uint8Array(this.live.length * 2 > h ? this.live.length * 2 : h + 1);
-      next.set(this.live);
-      this.live = next;
-    }
-    this.live[h] = 1;
+    const h = this.allocate(k);
     this.handles.set(k, h);
     return h;
   }
 
   /** The handle of `k`, or -1 if it has none. */
   handleOf(k: K): number {
+    if (typeof k === "string") return this.strings.find(k, hashString(k), this.keys);
     return this.handles.get(k) ?? -1;
   }
 
@@ -67,7 +76,9 @@ export class KeyInterner<K> {
    */
   release(h: number): boolean {
     if (!this.has(h)) return false;
-    this.handles.delete(this.keys[h] as K);
+    const k = this.keys[h] as K;
+    if (typeof k === "string") this.strings.remove(this.hashes[h], h);
+    else this.handles.delete(k);
     this.keys[h] = FREE;
     this.live[h] = 0;
     if (this.freeCount === this.free.length) {
@@ -77,5 +88,23 @@ export class KeyInterner<K> {
     }
     this.free[this.freeCount++] = h;
     return true;
+  }
+
+  /** A handle for new key `k`: a released one if any, else the next unused one. */
+  private allocate(k: K): number {
+    const h = this.freeCount !== 0 ? this.free[--this.freeCount] : this.keys.length;
+    if (h === this.keys.length) this.keys.push(k);
+    else this.keys[h] = k;
+    if (h >= this.live.length) {
+      const size = this.live.length * 2 > h ? this.live.length * 2 : h + 1;
+      const live = new Uint8Array(size);
+      live.set(this.live);
+      this.live = live;
+      const hashes = new Int32Array(size);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
+    this.live[h] = 1;
+    return h;
   }
 }

@@ -97,12 +97,18 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     this.delay(h, ms, priority);
   }
 
+  // Sees every add while `plainAdd` is false, i.e. from the first delayed add
+  // until an add finds the scheduler empty again.
   protected override enqueue(h: number, priority: number): void {
     // An add now supersedes a pending delayed add (client-go#126027), and
     // inherits its priority if that is higher.
-    if (this.scheduler.size !== 0 && this.scheduler.cancel(h)) {
-      const delayed = this.takeDelayPriority(h);
-      if (delayed > priority) priority = delayed;
+    if (this.scheduler.size !== 0) {
+      if (this.scheduler.cancel(h)) {
+        const delayed = this.takeDelayPriority(h);
+        if (delayed > priority) priority = delayed;
+      }
+    } else {
+      this.plainAdd = true; // nothing waits, so no add has anything to supersede
     }
     this.queue.add(h, priority);
   }
@@ -118,6 +124,9 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
       return;
     }
     if (priority !== 0 || this.delayPrio !== undefined) this.noteDelayPriority(h, priority);
+    // Invariant: plainAdd is false whenever the scheduler holds a handle (cleared
+    // before it can, set again only by an enqueue that finds it empty).
+    this.plainAdd = false;
     this.scheduler.schedule(h, performance.now() + ms);
   }
 

@@ -46,6 +46,11 @@ export class WorkQueue<K = string> {
   declare protected readonly queue: HandleQueue;
   protected readonly interner = new KeyInterner<K>();
   protected readonly retainKeys: boolean;
+  // True while an add needs nothing but `queue.add` (a subclass clears it while
+  // it has bookkeeping to do on add, see `enqueue`). The hot paths read this one
+  // field instead of making a virtual call: WorkQueue and its subclasses share
+  // those call sites, and a call there that goes polymorphic is not inlined.
+  protected plainAdd = true;
   private readonly recentKeys: (K | undefined)[] = new Array<K | undefined>(RECENT).fill(undefined);
   private readonly recentHandles = new Int32Array(RECENT);
   private recentNext = 0;
@@ -72,7 +77,9 @@ export class WorkQueue<K = string> {
   add(k: K, options?: AddOptions): void {
     const p = options === undefined ? 0 : priorityOption("WorkQueue.add", options);
     if (this.queue.shuttingDown()) return; // do not intern keys nobody will get
-    this.enqueue(this.interner.intern(k), p);
+    const h = this.interner.intern(k);
+    if (p === 0 && this.plainAdd) this.queue.add(h);
+    else this.enqueue(h, p);
   }
 
   /** The next key, now processing; `undefined` once shut down and drained. */
@@ -164,6 +171,14 @@ export class WorkQueue<K = string> {
 
   /** `add` by handle (from `handleOf`) at `priority`; hashes nothing. */
   addHandle(h: number, priority = 0): void {
+    // The controller's hot path, kept small enough to inline: a live handle at
+    // the default priority goes straight to the HandleQueue (which ignores it
+    // after shutDown); everything else takes the checked path.
+    if (priority === 0 && this.plainAdd && this.interner.has(h)) this.queue.add(h);
+    else this.addHandleSlow(h, priority);
+  }
+
+  private addHandleSlow(h: number, priority: number): void {
     if (priority !== 0) checkPriority("WorkQueue.addHandle", priority);
     if (this.queue.shuttingDown()) return;
     this.checkLive("WorkQueue.addHandle", h);
@@ -201,10 +216,12 @@ export class WorkQueue<K = string> {
 
   /** `done` by handle; hashes nothing (idle keys are released later, in bulk). */
   doneHandle(h: number): void {
-    if (this.queue.done(h) === DONE_IDLE && !this.retainKeys) {
-      this.idleHandles.push(h);
-      if (this.idleHandles.length >= RELEASE_BATCH && this.idleHandles.length >= this.interner.size >> 1) this.releaseIdle();
-    }
+    if (this.queue.done(h) === DONE_IDLE && !this.retainKeys) this.noteIdle(h);
+  }
+
+  private noteIdle(h: number): void {
+    this.idleHandles.push(h);
+    if (this.idleHandles.length >= RELEASE_BATCH && this.idleHandles.length >= this.interner.size >> 1) this.releaseIdle();
   }
 
   /** Releases every key noted idle that still is: bounds the interned set to about twice the live one. */
@@ -227,7 +244,11 @@ export class WorkQueue<K = string> {
 
   // ---- For subclasses --------------------------------------------------------
 
-  /** Puts interned handle `h` in the queue at (validated) `priority`. */
+  /**
+   * Puts interned handle `h` in the queue at (validated) `priority`. Called
+   * only for a non-default priority or while `plainAdd` is false: an override
+   * must clear `plainAdd` for as long as it needs to see every add.
+   */
   protected enqueue(h: number, priority: number): void {
     this.queue.add(h, priority);
   }

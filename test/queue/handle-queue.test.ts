@@ -71,6 +71,11 @@ describe("HandleQueue", () => {
       expect(() => q.add(bad)).toThrow(InvalidArgumentError);
     }
     expect(() => q.add(-1)).toThrow(/HandleQueue.add: handle must be an integer/);
+    // Within the flags too (the unchecked fast path must not take these).
+    q.add(5);
+    expect(() => q.add(1.5)).toThrow(InvalidArgumentError);
+    expect(() => q.add("3" as unknown as number)).toThrow(InvalidArgumentError);
+    expect(q.len()).toBe(1);
   });
 
   it("wakes waiting get() calls in FIFO order", async () => {

@@ -46,3 +46,24 @@ describe("KeyInterner", () => {
     expect(i.release(5)).toBe(false);
   });
 });
+
+describe("KeyInterner with many keys", () => {
+  it("keeps string and non-string keys apart and survives growth and release", () => {
+    const i = new KeyInterner<string | number>();
+    const n = 5000;
+    for (let k = 0; k < n; k++) {
+      expect(i.intern(`s${k}`)).toBe(2 * k);
+      expect(i.intern(k)).toBe(2 * k + 1);
+    }
+    expect(i.handleOf("1")).toBe(-1); // the string "1" is not the number 1
+    expect(i.handleOf(1)).toBe(3);
+    for (let k = 0; k < n; k += 2) expect(i.release(i.handleOf(`s${k}`))).toBe(true);
+    expect(i.size).toBe(2 * n - n / 2);
+    for (let k = 0; k < n; k++) {
+      expect(i.handleOf(`s${k}`) >= 0).toBe(k % 2 === 1);
+      expect(i.keyOf(i.handleOf(k))).toBe(k);
+    }
+    // Fresh string objects with the same contents find the same handles.
+    for (let k = 1; k < n; k += 2) expect(i.intern(["s", String(k)].join(""))).toBe(2 * k);
+  });
+});

@@ -58,6 +58,42 @@ describe("RateLimitedWorkQueue", () => {
     expect(await q.get()).toBeUndefined();
   });
 
+  // Adds skip the scheduler check while nothing is delayed (the hot path); a
+  // delay after such adds, and after the scheduler emptied, must still be superseded.
+  it("a plain add or addHandle cancels a delayed entry whatever came before", async () => {
+    const q = new RateLimitedWorkQueue({ when: () => 0, forget: () => {}, numRequeues: () => 0 }, { retainKeys: true });
+    const a = q.handleOf("a");
+    const b = q.handleOf("b");
+    for (let round = 0; round < 3; round++) {
+      q.addHandle(a); // nothing delayed: the fast path
+      expect(q.tryGetHandle()).toBe(a);
+      q.doneHandle(a);
+      q.addAfterHandle(b, 20);
+      q.addAfter("a", 20);
+      q.addHandle(b);
+      q.add("a");
+      expect(q.delayed()).toBe(0);
+      expect(q.len()).toBe(2);
+      expect(q.tryGetHandle()).toBe(b);
+      expect(q.tryGetHandle()).toBe(a);
+      q.doneHandle(a);
+      q.doneHandle(b);
+    }
+    q.addAfterHandle(b, 1);
+    await sleep(10); // fired: the scheduler is empty again
+    expect(q.len()).toBe(1);
+    expect(q.tryGetHandle()).toBe(b);
+    q.doneHandle(b);
+    q.addAfterHandle(a, 20);
+    q.addHandle(a);
+    expect(q.delayed()).toBe(0);
+    expect(q.tryGetHandle()).toBe(a);
+    q.doneHandle(a);
+    await sleep(30);
+    expect(q.len()).toBe(0);
+    q.shutDown();
+  });
+
   it("a delayed key keeps its handle while idle and fires by it", async () => {
     const q = new RateLimitedWorkQueue();
     q.add("a");
