@@ -9,7 +9,7 @@ import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions }
 
 interface Entry {
   revision: number;
-  /** Never mutated once stored (a save replaces the entry), so watchers may hold it. */
+  /** Never mutated once stored (a save stores a new value), so change records may hold it. */
   value: Resource;
 }
 
@@ -88,15 +88,22 @@ export class InMemoryStorage implements Storage {
     const { resource, expected } = parseSave(kind, uid, value, options);
 
     let byUid = this.#kinds.get(kind);
-    checkExpected(kind, uid, expected, byUid?.get(uid)?.revision);
+    const entry = byUid?.get(uid);
+    checkExpected(kind, uid, expected, entry?.revision);
 
     const stored = resource as Resource;
     // The revision is the store's, stamped on every read; a caller's copy is stale by definition.
     if (stored.metadata) delete stored.metadata.revision;
 
     const revision = ++this.#revision;
-    if (!byUid) this.#kinds.set(kind, (byUid = new Map()));
-    byUid.set(uid, { revision, value: stored });
+    if (entry) {
+      // Updated in place: one Map lookup per save (nothing outside holds an entry).
+      entry.revision = revision;
+      entry.value = stored;
+    } else {
+      if (!byUid) this.#kinds.set(kind, (byUid = new Map()));
+      byUid.set(uid, { revision, value: stored });
+    }
     this.#notify({ type: "put", kind, uid, revision, value: stored });
     return revision;
   }

@@ -1,4 +1,4 @@
-import { assertKind, assertUid } from "../codec/names.js";
+import { isKind, isUid } from "../codec/names.js";
 
 /**
  * The KV key of a resource. Kind and uid are validated names (no `.`, `*`,
@@ -22,14 +22,5 @@ export function parseKvKey(key: string): { kind: string; uid: string } | undefin
   if (dot < 0 || key.indexOf(".", dot + 1) >= 0) return undefined;
   const kind = key.slice(0, dot);
   const uid = key.slice(dot + 1);
-  return isName(kind, assertKind) && isName(uid, assertUid) ? { kind, uid } : undefined;
-}
-
-function isName(value: string, assert: (x: unknown) => string): boolean {
-  try {
-    assert(value);
-    return true;
-  } catch {
-    return false;
-  }
+  return isKind(kind) && isUid(uid) ? { kind, uid } : undefined;
 }
