@@ -11,6 +11,12 @@ const FREE: unique symbol = Symbol("free");
  *
  * String keys (the usual kind) are found through a `StringIndex`, any other
  * key through a `Map` (SameValueZero, as before).
+ *
+ * A released string key stays in the index, marked not live, until its handle
+ * is given to another key: a key that comes back before then (a queue that
+ * releases idle keys and sees them again) gets its handle back with one
+ * lookup, instead of a removal now and an insertion later. Memory stays
+ * bounded by the most handles ever live at once, as the handle table is.
  */
 export class KeyInterner<K> {
   private readonly strings = new StringIndex();
@@ -21,12 +27,16 @@ export class KeyInterner<K> {
   private live = new Uint8Array(1024);
   // hashString of each string key, so `release` need not hash it again.
   private hashes = new Int32Array(1024);
+  // Released handles, most recent last. Invariant: a handle is on the stack at
+  // most once (`onFree`); one revived meanwhile is skipped when popped.
   private free = new Int32Array(64);
   private freeCount = 0;
+  private onFree = new Uint8Array(1024);
+  private liveCount = 0;
 
   /** How many keys hold a handle. */
   get size(): number {
-    return this.strings.size + this.handles.size;
+    return this.liveCount;
   }
 
   /** The handle of `k`, allocated on first sight. */
@@ -34,7 +44,13 @@ export class KeyInterner<K> {
     if (typeof k === "string") {
       const hash = hashString(k);
       const known = this.strings.find(k, hash, this.keys);
-      if (known >= 0) return known;
+      if (known >= 0) {
+        if (this.live[known] === 0) {
+          this.live[known] = 1; // released, not reused yet: revived in place
+          this.liveCount++;
+        }
+        return known;
+      }
       const h = this.allocate(k);
       this.hashes[h] = hash;
       this.strings.insert(hash, h);
@@ -49,7 +65,10 @@ export class KeyInterner<K> {
 
   /** The handle of `k`, or -1 if it has none. */
   handleOf(k: K): number {
-    if (typeof k === "string") return this.strings.find(k, hashString(k), this.keys);
+    if (typeof k === "string") {
+      const h = this.strings.find(k, hashString(k), this.keys);
+      return h >= 0 && this.live[h] === 1 ? h : -1;
+    }
     return this.handles.get(k) ?? -1;
   }
 
@@ -65,9 +84,8 @@ export class KeyInterner<K> {
 
   /** The key of handle `h`; throws for a handle that is free or was never given out. */
   keyOf(h: number): K {
-    const k = h >= 0 && h < this.keys.length ? this.keys[h] : FREE;
-    if (k === FREE) throw new InvalidArgumentError("KeyInterner.keyOf", `no key holds handle ${describe(h)}`);
-    return k as K;
+    if (this.live[h] !== 1) throw new InvalidArgumentError("KeyInterner.keyOf", `no key holds handle ${describe(h)}`);
+    return this.keys[h] as K;
   }
 
   /**
@@ -77,24 +95,44 @@ export class KeyInterner<K> {
   release(h: number): boolean {
     if (!this.has(h)) return false;
     const k = this.keys[h] as K;
-    if (typeof k === "string") this.strings.remove(this.hashes[h], h);
-    else this.handles.delete(k);
-    this.keys[h] = FREE;
-    this.live[h] = 0;
-    if (this.freeCount === this.free.length) {
-      const next = new Int32Array(this.free.length * 2);
-      next.set(this.free);
-      this.free = next;
+    // A string key stays indexed (and referenced) until `h` goes to another key.
+    if (typeof k !== "string") {
+      this.handles.delete(k);
+      this.keys[h] = FREE;
     }
-    this.free[this.freeCount++] = h;
+    this.live[h] = 0;
+    this.liveCount--;
+    if (this.onFree[h] === 0) {
+      this.onFree[h] = 1;
+      if (this.freeCount === this.free.length) {
+        const next = new Int32Array(this.free.length * 2);
+        next.set(this.free);
+        this.free = next;
+      }
+      this.free[this.freeCount++] = h;
+    }
     return true;
   }
 
   /** A handle for new key `k`: a released one if any, else the next unused one. */
   private allocate(k: K): number {
-    const h = this.freeCount !== 0 ? this.free[--this.freeCount] : this.keys.length;
-    if (h === this.keys.length) this.keys.push(k);
-    else this.keys[h] = k;
+    let h = this.keys.length;
+    while (this.freeCount !== 0) {
+      const released = this.free[--this.freeCount];
+      this.onFree[released] = 0;
+      if (this.live[released] === 0) {
+        h = released;
+        break;
+      }
+    }
+    if (h === this.keys.length) {
+      this.keys.push(k);
+    } else {
+      const old = this.keys[h];
+      // The released string key this handle still carried leaves the index now.
+      if (typeof old === "string") this.strings.remove(this.hashes[h], h);
+      this.keys[h] = k;
+    }
     if (h >= this.live.length) {
       const size = this.live.length * 2 > h ? this.live.length * 2 : h + 1;
       const live = new Uint8Array(size);
@@ -103,8 +141,12 @@ export class KeyInterner<K> {
       const hashes = new Int32Array(size);
       hashes.set(this.hashes);
       this.hashes = hashes;
+      const onFree = new Uint8Array(size);
+      onFree.set(this.onFree);
+      this.onFree = onFree;
     }
     this.live[h] = 1;
+    this.liveCount++;
     return h;
   }
 }

@@ -29,6 +29,56 @@ describe("KeyInterner", () => {
     expect(i.intern("b")).toBe(3);
   });
 
+  it("gives a released string key its handle back when it returns before the handle is reused", () => {
+    const i = new KeyInterner<string>();
+    for (const k of ["a", "b", "c"]) i.intern(k);
+    i.release(1);
+    expect(i.size).toBe(2);
+    expect(i.intern("b")).toBe(1);
+    expect(i.has(1)).toBe(true);
+    expect(i.keyOf(1)).toBe("b");
+    expect(i.size).toBe(3);
+    // Released again and revived again: the handle is never handed to two keys.
+    i.release(1);
+    i.release(0);
+    expect(i.intern("b")).toBe(1);
+    const d = i.intern("d");
+    expect(d).toBe(0);
+    const e = i.intern("e");
+    expect(e).toBe(3);
+    expect(new Set([i.handleOf("a"), i.handleOf("b"), i.handleOf("c"), d, e])).toEqual(new Set([-1, 1, 2, 0, 3]));
+    expect(i.keyOf(0)).toBe("d");
+    expect(i.intern("a")).toBe(4);
+  });
+
+  it("never hands one handle to two live keys across many release and revive cycles", () => {
+    const i = new KeyInterner<string>();
+    const keys = Array.from({ length: 200 }, (_, n) => `k${n}`);
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 1000) / 1000;
+    const live = new Map<string, number>();
+    for (let step = 0; step < 20_000; step++) {
+      const k = keys[Math.floor(rnd() * keys.length)];
+      if (live.has(k) && rnd() < 0.5) {
+        expect(i.release(live.get(k)!)).toBe(true);
+        live.delete(k);
+      } else {
+        const h = i.intern(k);
+        if (live.has(k)) expect(h).toBe(live.get(k));
+        live.set(k, h);
+      }
+      if (step % 500 === 0) {
+        const handles = [...live.values()];
+        expect(new Set(handles).size).toBe(handles.length);
+        for (const [key, h] of live) {
+          expect(i.keyOf(h)).toBe(key);
+          expect(i.handleOf(key)).toBe(h);
+        }
+        expect(i.size).toBe(live.size);
+      }
+    }
+  });
+
   it("works with non-string keys, undefined included", () => {
     const i = new KeyInterner<object | undefined>();
     const o = {};
