@@ -64,7 +64,7 @@ async function runItem(task: BatchTask, item: BatchItem, signal: AbortSignal, se
     const e = error as Error & { code?: string };
     return { h: item.h, ms: 0, error: { name: e.name, message: e.message, code: e.code ?? "ERR_REGISTRATION" } };
   }
-  return runReconcile(reconciler, item, { logger: session.logger, signal, call: session.call });
+  return runReconcile(reconciler, item, { logger: session.logger, signal, call: session.call, scopedLogger: true });
 }
 
 class RemoteError extends Error {

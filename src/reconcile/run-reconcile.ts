@@ -10,6 +10,14 @@ export interface RunEnvironment {
   logger: Logger;
   signal: AbortSignal;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
+  /**
+   * True when `logger` is not the one the reconciler was wired with (a
+   * worker's, per batch), so `this.logger` must find it through the async
+   * context. Inline reconcilers are wired with the controller's own logger and
+   * skip it: on Node 20 an AsyncLocalStorage, once run, puts a hook on every
+   * promise the thread makes — the main thread's included.
+   */
+  scopedLogger: boolean;
 }
 
 /**
@@ -31,7 +39,9 @@ export async function runReconcile(reconciler: Reconciler, item: BatchItem, env:
   const start = performance.now();
   let outcome: ItemOutcome;
   try {
-    const result = await runWithContext(ctx, () => reconciler.reconcile(ctx, item.resource as never));
+    const result = await (env.scopedLogger
+      ? runWithContext(ctx, () => reconciler.reconcile(ctx, item.resource as never))
+      : reconciler.reconcile(ctx, item.resource as never));
     outcome = outcomeOf(item, result);
   } catch (error) {
     const reason: unknown = env.signal.reason;
