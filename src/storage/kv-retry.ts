@@ -36,21 +36,34 @@ export interface RetryPolicy {
  * between attempts with `StorageClosedError`. A write retried here must be
  * idempotent: the caller makes it so with a message id the stream deduplicates.
  */
-export async function withRetries<T>(
+export function withRetries<T>(
   operation: string,
   policy: RetryPolicy,
   closing: AbortSignal,
   op: () => Promise<T>,
 ): Promise<T> {
+  // The first try without an async frame of its own: nearly every call succeeds at once.
+  let first: Promise<T>;
+  try {
+    first = op();
+  } catch (error) {
+    first = Promise.reject(error);
+  }
+  return first.catch((error: unknown) => retryAfter(error, operation, policy, closing, op));
+}
+
+async function retryAfter<T>(first: unknown, operation: string, policy: RetryPolicy, closing: AbortSignal, op: () => Promise<T>): Promise<T> {
+  let error = first;
   for (let attempt = 1; ; attempt++) {
+    if (!isTransient(error)) throw error;
+    if (attempt >= policy.attempts) throw new KvUnavailableError(operation, attempt, { cause: error });
+    const full = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+    // Jitter so many clients cut off together do not come back in lockstep.
+    await sleep(full / 2 + (Math.random() * full) / 2, closing);
     try {
       return await op();
-    } catch (error) {
-      if (!isTransient(error)) throw error;
-      if (attempt >= policy.attempts) throw new KvUnavailableError(operation, attempt, { cause: error });
-      const full = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-      // Jitter so many clients cut off together do not come back in lockstep.
-      await sleep(full / 2 + (Math.random() * full) / 2, closing);
+    } catch (again) {
+      error = again;
     }
   }
 }

@@ -124,7 +124,7 @@ export class KvStorage implements Storage {
     this.#assertOpen();
     assertKind(kind, "kind");
     assertUid(uid, "uid");
-    await this.#watchesStarted();
+    if (this.#starting.size > 0) await this.#watchesStarted();
     const key = kvKey(kind, uid);
     const entry = await this.#get(key, `load ${kind}/${uid}`);
     if (!entry || entry.operation !== "PUT") return undefined;
@@ -139,7 +139,7 @@ export class KvStorage implements Storage {
   async loadAll(kind: string): Promise<Resource[]> {
     this.#assertOpen();
     assertKind(kind, "kind");
-    await this.#watchesStarted();
+    if (this.#starting.size > 0) await this.#watchesStarted();
     const uids = await this.#list(kind);
     const loaded = await boundedMap(uids, this.#options.loadConcurrency, async (uid) => {
       const key = kvKey(kind, uid);
@@ -160,7 +160,7 @@ export class KvStorage implements Storage {
   async list(kind: string): Promise<string[]> {
     this.#assertOpen();
     assertKind(kind, "kind");
-    await this.#watchesStarted();
+    if (this.#starting.size > 0) await this.#watchesStarted();
     return this.#list(kind);
   }
 
@@ -168,7 +168,7 @@ export class KvStorage implements Storage {
     this.#assertOpen();
     assertKind(kind, "kind");
     assertUid(uid, "uid");
-    await this.#watchesStarted();
+    if (this.#starting.size > 0) await this.#watchesStarted();
     return liveRevision(await this.#get(kvKey(kind, uid), `exists ${kind}/${uid}`)) !== undefined;
   }
 
@@ -184,7 +184,7 @@ export class KvStorage implements Storage {
     } catch (cause) {
       throw new ValidationError("value", `cannot be stored: ${(cause as Error).message}`, { cause });
     }
-    await this.#watchesStarted();
+    if (this.#starting.size > 0) await this.#watchesStarted();
 
     const key = kvKey(kind, uid);
     const what = `save ${kind}/${uid}`;
@@ -215,7 +215,7 @@ export class KvStorage implements Storage {
     assertKind(kind, "kind");
     assertUid(uid, "uid");
     const expected = expectedRevisionOf(options);
-    await this.#watchesStarted();
+    if (this.#starting.size > 0) await this.#watchesStarted();
     const key = kvKey(kind, uid);
     const what = `delete ${kind}/${uid}`;
     for (;;) {
@@ -374,9 +374,9 @@ export class KvStorage implements Storage {
     return withRetries(`KV bucket "${this.bucket}": ${operation}`, this.#retry, this.#closing.signal, op);
   }
 
-  /** Waits for watches started before this call to have their consumer. */
+  /** Waits for watches started before this call to have their consumer (callers skip it when none is starting: no await per call). */
   async #watchesStarted(): Promise<void> {
-    if (this.#starting.size > 0) await Promise.allSettled(this.#starting);
+    await Promise.allSettled(this.#starting);
   }
 
   #assertOpen(): void {
