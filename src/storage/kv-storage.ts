@@ -174,7 +174,7 @@ export class KvStorage implements Storage {
 
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
-    // Fresh top-level and metadata objects: removing the revision leaves `value` untouched.
+    // A deep copy that is ours: removing the revision leaves `value` untouched.
     const { resource, expected } = parseSave(kind, uid, value, options);
     // The revision is the entry's, stamped on every read; a caller's copy is stale by definition.
     if (resource.metadata) delete resource.metadata.revision;
