@@ -1,3 +1,4 @@
+import { cloneData } from "../codec/plain-data.js";
 import type { Effects, EmittedEvent, RequestedEnqueue } from "./protocol.js";
 
 /**
@@ -14,7 +15,7 @@ export class EffectRecorder {
 
   /** Snapshots now: later mutations of the object are not written. */
   recordStatus(status: unknown): void {
-    this.status = { value: status === undefined ? undefined : structuredClone(status) };
+    this.status = { value: status === undefined ? undefined : cloneData(status) };
     this.conditionsTouched = false;
   }
 
@@ -28,7 +29,7 @@ export class EffectRecorder {
   }
 
   recordEvent(event: EmittedEvent): void {
-    (this.events ??= []).push({ ...event, data: structuredClone(event.data) });
+    (this.events ??= []).push({ ...event, data: cloneData(event.data) });
   }
 
   recordEnqueue(enqueue: RequestedEnqueue): void {
@@ -41,7 +42,7 @@ export class EffectRecorder {
     if (this.status) (effects ??= {}).status = this.status;
     if (this.conditionsTouched) {
       const conditions = (resource.status as { conditions?: unknown[] } | undefined)?.conditions;
-      if (Array.isArray(conditions)) (effects ??= {}).conditions = structuredClone(conditions);
+      if (Array.isArray(conditions)) (effects ??= {}).conditions = cloneData(conditions);
     }
     if (this.finalizers) (effects ??= {}).finalizers = this.finalizers;
     if (this.events) (effects ??= {}).events = this.events;

@@ -219,7 +219,7 @@ export class WorkQueue<K = string> {
     if (this.queue.done(h) === DONE_IDLE && !this.retainKeys) this.noteIdle(h);
   }
 
-  private noteIdle(h: number): void {
+  protected noteIdle(h: number): void {
     this.idleHandles.push(h);
     if (this.idleHandles.length >= RELEASE_BATCH && this.idleHandles.length >= this.interner.size >> 1) this.releaseIdle();
   }

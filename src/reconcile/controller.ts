@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { dequal } from "dequal";
 import * as v from "valibot";
 import { ValidationError } from "../codec/errors.js";
-import { copyPlainData, NOT_PLAIN } from "../codec/plain-data.js";
+import { cloneData } from "../codec/plain-data.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import type { CloudEvent } from "../events/cloud-event.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
@@ -579,7 +579,7 @@ export class Controller {
         jobs.map(async (job) => {
           const reconciler = this.#kinds.get(job.kind)!.instance!;
           // The reconcile may mutate its copy; `loaded` stays as read, for CAS and diffing.
-          const item = this.#item(job, mutableCopy(job.loaded));
+          const item = this.#item(job, cloneData(job.loaded));
           const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: abort.signal, call, scopedLogger: false });
           await this.#complete(job, outcome);
         }),
@@ -706,7 +706,7 @@ export class Controller {
     if (effects?.status) value = effects.status.value;
     else if (effects?.conditions) value = { ...(isObject(loaded) ? loaded : {}), conditions: effects.conditions };
     else if (outcome.error?.terminal || hasFalseCondition(loaded, RECONCILED) || (validated && hasFalseCondition(loaded, VALID))) {
-      value = loaded === undefined ? undefined : structuredClone(loaded);
+      value = loaded === undefined ? undefined : cloneData(loaded);
     } else return undefined;
     if (outcome.error?.terminal) {
       value = withCondition(value, job, RECONCILED, "False", outcome.error.reason ?? "TerminalError", outcome.error.message);
@@ -862,16 +862,6 @@ function withCondition(status: unknown, job: Job, type: string, value: "True" | 
   const generation = job.loaded.metadata?.generation;
   setCondition(conditionsOf(holder), type, value, reason, message, generation === undefined ? {} : { observedGeneration: generation });
   return holder.status;
-}
-
-/**
- * A copy an inline reconcile may mutate. Plain data (nearly every resource)
- * is copied by hand, several times faster than structuredClone, which still
- * copies anything else (a Date, a Map) as a worker's copy would be.
- */
-function mutableCopy<T>(value: T): T {
-  const plain = copyPlainData(value);
-  return plain === NOT_PLAIN ? structuredClone(value) : (plain as T);
 }
 
 function nextTurn(): Promise<void> {
