@@ -12,17 +12,51 @@ import type {
   WorkerMessage,
 } from "../src/pool/protocol.js";
 import { ReconcileTimeoutError } from "../src/reconcile/errors.js";
-import { LOG_LEVELS, type Logger, type LogLevel } from "../src/reconcile/logger.js";
+import { defaultLogger, LOG_LEVELS, type Logger, type LogLevel } from "../src/reconcile/logger.js";
 import type { Reconciler } from "../src/reconcile/reconciler.js";
 import { loadReconcilerModule } from "../src/reconcile/reconciler-module.js";
 import { runReconcile } from "../src/reconcile/run-reconcile.js";
 
 const modules = new Map<string, Promise<Reconciler>>();
 
+// `this.logger` of a reconciler (one instance serves every batch of this
+// thread) writes through the batch of the reconcile running synchronously
+// (`running`: what a reconcile logs before its first await, the usual case),
+// else through the newest batch still open: every port leads to the
+// controller's logger. No async context follows a reconcile across awaits: an
+// AsyncLocalStorage, on Node 20, hooks every promise, which cost ~10% of the
+// worker pool's throughput. `ctx.logger` is always the reconcile's own batch.
+let running: BatchSession | undefined;
+// Batches whose port is open and whose posted messages are still counted.
+const openSessions = new Set<BatchSession>();
+
+function newestSession(): BatchSession | undefined {
+  let newest: BatchSession | undefined;
+  for (const session of openSessions) newest = session;
+  return newest;
+}
+
+let fallbackLogger: Logger | undefined;
+
+function routed(level: "debug" | "info" | "warn" | "error") {
+  return (message: string, ...args: unknown[]): void => {
+    const session = running ?? newestSession();
+    // Between batches (a timer the reconcile left behind): this thread's console.
+    if (session) session.logger[level](message, ...args);
+    else (fallbackLogger ??= defaultLogger())[level](message, ...args);
+  };
+}
+
+const reconcilerLogger: Logger = { debug: routed("debug"), info: routed("info"), warn: routed("warn"), error: routed("error") };
+
 function reconcilerAt(url: string): Promise<Reconciler> {
   let loading = modules.get(url);
   if (!loading) {
-    loading = loadReconcilerModule(url);
+    loading = loadReconcilerModule(url).then((instance) => {
+      const target = instance as { logger?: Logger };
+      if ("logger" in target) target.logger = reconcilerLogger;
+      return instance;
+    });
     // A failed import is retried by the next batch, not cached forever.
     loading.catch(() => modules.delete(url));
     modules.set(url, loading);
@@ -64,7 +98,13 @@ async function runItem(task: BatchTask, item: BatchItem, signal: AbortSignal, se
     const e = error as Error & { code?: string };
     return { h: item.h, ms: 0, error: { name: e.name, message: e.message, code: e.code ?? "ERR_REGISTRATION" } };
   }
-  return runReconcile(reconciler, item, { logger: session.logger, signal, call: session.call, scopedLogger: true });
+  running = session;
+  try {
+    // The reconcile's synchronous part runs inside this call.
+    return runReconcile(reconciler, item, { logger: session.logger, signal, call: session.call });
+  } finally {
+    running = undefined;
+  }
 }
 
 class RemoteError extends Error {
@@ -97,6 +137,7 @@ class BatchSession {
         ? () => {}
         : (message: string, ...args: unknown[]) => this.post({ t: "log", level, message: String(message), args: args.map(cloneable) });
     this.logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+    openSessions.add(this);
   }
 
   started(threadId: number): void {
@@ -140,12 +181,15 @@ class BatchSession {
   }
 
   end(): BatchReturn {
+    // Counted from here on: nothing more may be posted through this port.
+    openSessions.delete(this);
     const outcomes = this.#pending;
     this.#pending = [];
     return { outcomes, posted: this.#posted };
   }
 
   close(): void {
+    openSessions.delete(this);
     for (const { reject } of this.#calls.values()) reject(new Error("batch ended"));
     this.#calls.clear();
     this.port.close();

@@ -2,7 +2,6 @@ import type { Resource } from "../storage/resource.js";
 import { assertEventType, assertKind, assertUid } from "../codec/names.js";
 import { conditionsOf, setCondition, type ConditionStatus } from "./conditions.js";
 import { internalsOf, recorderOfResource } from "./context.js";
-import { currentContext } from "./current-context.js";
 import { defaultLogger, type Logger } from "./logger.js";
 import type { ReconcileContext, ReconcileRequest, Reconciler, Result } from "./reconciler.js";
 import { resourceClient, type ResourceClient } from "./resource-client.js";
@@ -32,9 +31,13 @@ export abstract class BaseReconciler<R extends Resource = Resource> implements R
 
   #logger: Logger | undefined;
 
-  /** Inside a reconcile: that reconcile's logger (worker logs reach the controller's logger). */
+  /**
+   * The controller's logger: the controller sets it on an inline reconciler,
+   * and a worker thread sets one that reaches the controller's logger too.
+   * Standalone, the default logger.
+   */
   get logger(): Logger {
-    return currentContext()?.logger ?? (this.#logger ??= defaultLogger());
+    return (this.#logger ??= defaultLogger());
   }
 
   set logger(logger: Logger) {

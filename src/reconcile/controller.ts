@@ -580,7 +580,7 @@ export class Controller {
           const reconciler = this.#kinds.get(job.kind)!.instance!;
           // The reconcile may mutate its copy; `loaded` stays as read, for CAS and diffing.
           const item = this.#item(job, cloneData(job.loaded));
-          const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: abort.signal, call, scopedLogger: false });
+          const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: abort.signal, call });
           await this.#complete(job, outcome);
         }),
       );

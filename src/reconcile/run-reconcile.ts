@@ -1,7 +1,6 @@
 import { EffectRecorder } from "../pool/effects.js";
 import { toWireError, type BatchItem, type ClientOp, type ItemOutcome } from "../pool/protocol.js";
 import { bindResource, CONTEXT_INTERNALS, type InternalContext } from "./context.js";
-import { runWithContext } from "./current-context.js";
 import { ReconcileTimeoutError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Reconciler, Result } from "./reconciler.js";
@@ -10,14 +9,6 @@ export interface RunEnvironment {
   logger: Logger;
   signal: AbortSignal;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
-  /**
-   * True when `logger` is not the one the reconciler was wired with (a
-   * worker's, per batch), so `this.logger` must find it through the async
-   * context. Inline reconcilers are wired with the controller's own logger and
-   * skip it: on Node 20 an AsyncLocalStorage, once run, puts a hook on every
-   * promise the thread makes — the main thread's included.
-   */
-  scopedLogger: boolean;
 }
 
 /**
@@ -39,9 +30,7 @@ export async function runReconcile(reconciler: Reconciler, item: BatchItem, env:
   const start = performance.now();
   let outcome: ItemOutcome;
   try {
-    const result = await (env.scopedLogger
-      ? runWithContext(ctx, () => reconciler.reconcile(ctx, item.resource as never))
-      : reconciler.reconcile(ctx, item.resource as never));
+    const result = await reconciler.reconcile(ctx, item.resource as never);
     outcome = outcomeOf(item, result);
   } catch (error) {
     const reason: unknown = env.signal.reason;

@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Controller, InMemoryEventBus, InMemoryStorage, silentLogger } from "../../src/index.js";
 import type { ChaosMode, ChaosResource } from "../fixtures/chaos-reconciler.js";
+import type { Logged } from "../fixtures/logging-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 
 const CHAOS = distUrl("test/fixtures/chaos-reconciler.js");
+const LOGGING = distUrl("test/fixtures/logging-reconciler.js");
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -34,6 +36,36 @@ async function create(storage: InMemoryStorage, uid: string, mode: ChaosMode, ex
 const isDone = (r: ChaosResource) => r.status?.done === true;
 
 describe("worker isolation", () => {
+  it("brings every log line of a worker's reconciles to the controller's logger, across awaits and concurrent batches", async () => {
+    const lines: string[] = [];
+    const capture = (level: string) => (message: string) => void lines.push(`${level} ${message}`);
+    const logger = { debug: capture("debug"), info: capture("info"), warn: capture("warn"), error: capture("error") };
+    const bus = new InMemoryEventBus();
+    const storage = new InMemoryStorage();
+    // Small batches, so each worker runs two at once and lines cross batches.
+    const controller = new Controller(bus, storage, { workers: 2, maxBatch: 5, logger });
+    await controller.registerReconciler(LOGGING);
+    cleanups.push(async () => {
+      await controller.stop();
+      await bus.close();
+      await storage.close();
+    });
+    const uids = Array.from({ length: 60 }, (_, i) => `l${i}`);
+    for (const [i, uid] of uids.entries()) {
+      const r: Logged = { kind: "Logged", uid, spec: { waitMs: i % 7 } };
+      await storage.save("Logged", uid, r);
+    }
+    await controller.start();
+    await untilAll(storage, "Logged", uids, (r: Logged) => r.status?.done === true);
+    await controller.idle();
+    for (const uid of uids) {
+      for (const line of [`info before ${uid}`, `warn after ${uid}`, `info ctx ${uid}`, `info written ${uid}`]) {
+        expect(lines).toContain(line);
+      }
+    }
+  });
+
+
   it("recovers from a worker that exits, one that dies of an uncaught error, one spinning forever and one ignoring abort; every key converges", async () => {
     const { storage, controller } = await setup({ reconcileTimeout: 300 });
     const uids: string[] = [];
