@@ -36,7 +36,8 @@ export class NaiveController {
     return this.#conflicts;
   }
 
-  start(): void {
+  /** Watches, then sends every device that exists already (an informer's list). */
+  async start(): Promise<void> {
     const changes = this.#storage.watch(DEVICE_KIND, { signal: this.#abort.signal });
     this.#watching = (async () => {
       for await (const change of changes) {
@@ -46,6 +47,7 @@ export class NaiveController {
         void this.#reconcile(change.uid);
       }
     })();
+    for (const uid of await this.#storage.list(DEVICE_KIND)) void this.#reconcile(uid);
   }
 
   async #reconcile(uid: string): Promise<void> {
@@ -89,19 +91,24 @@ export class DirectWriter {
     return this.#writes;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     const changes = this.#storage.watch(DEVICE_KIND, { signal: this.#abort.signal });
     this.#watching = (async () => {
       for await (const change of changes) {
         if (change.type !== "put") continue;
         const device = change.value as BenchDevice;
         if (device.status?.state === device.spec.desired) continue;
-        const loaded = (await this.#storage.load(DEVICE_KIND, change.uid)) as BenchDevice | undefined;
-        if (loaded === undefined) continue;
-        await this.#storage.save(DEVICE_KIND, change.uid, { ...loaded, status: { state: loaded.spec.desired } }, { expectedRevision: loaded.metadata?.revision ?? 0 });
-        this.#writes++;
+        await this.#write(change.uid);
       }
     })();
+    for (const uid of await this.#storage.list(DEVICE_KIND)) await this.#write(uid);
+  }
+
+  async #write(uid: string): Promise<void> {
+    const loaded = (await this.#storage.load(DEVICE_KIND, uid)) as BenchDevice | undefined;
+    if (loaded === undefined) return;
+    await this.#storage.save(DEVICE_KIND, uid, { ...loaded, status: { state: loaded.spec.desired } }, { expectedRevision: loaded.metadata?.revision ?? 0 });
+    this.#writes++;
   }
 
   async stop(): Promise<void> {
