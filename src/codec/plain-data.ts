@@ -78,13 +78,3 @@ export function isPlainData(value: unknown): boolean {
   return walk(value, 1);
 }
 
-/**
- * A deep copy with `structuredClone`'s meaning: plain data (nearly every
- * resource, status and event payload) copied by `copyPlainData`, several
- * times faster; anything else (a Date, a Map, a shared-heavy tree) by
- * `structuredClone`, which also throws for what cannot be cloned.
- */
-export function cloneData<T>(value: T): T {
-  const plain = copyPlainData(value);
-  return plain === NOT_PLAIN ? structuredClone(value) : (plain as T);
-}

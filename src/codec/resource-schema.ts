@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { ValidationError } from "./errors.js";
 import { isKind, isUid, KindSchema, UidSchema } from "./names.js";
 
+import { deepCopy } from "./deep-copy.js";
 import { copyPlainData, isPlainData, MAX_RESOURCE_DEPTH, NOT_PLAIN } from "./plain-data.js";
 
 export { MAX_RESOURCE_DEPTH };
@@ -209,12 +210,15 @@ function isStringRecord(x: unknown): boolean {
  * surely does; anything less common (owner references, a deletion timestamp,
  * metadata keys of its own) answers false and goes through the schema, which
  * explains a failure. Saves valibot's pipeline on every write and decode.
+ * `kind`/`uid`, when given, are valid names the resource must carry: an equal
+ * string needs no pattern check of its own.
  */
-function hasCommonShape(r: unknown): r is ParsedResource {
+function hasCommonShape(r: unknown, kind?: string, uid?: string): r is ParsedResource {
   if (typeof r !== "object" || r === null || Array.isArray(r)) return false;
-  const { kind, uid, metadata, spec } = r as Record<string, unknown>;
+  const { kind: k, uid: u, metadata, spec } = r as Record<string, unknown>;
   if (spec === undefined) return false;
-  if (!isKind(kind) || !isUid(uid)) return false;
+  if (kind === undefined ? !isKind(k) : k !== kind) return false;
+  if (uid === undefined ? !isUid(u) : u !== uid) return false;
   if (metadata === undefined) return true;
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return false;
   for (const key of Object.keys(metadata)) {
@@ -240,16 +244,29 @@ function hasCommonShape(r: unknown): r is ParsedResource {
 /**
  * `parseResource` that returns a deep copy of `input`: the caller owns every
  * object in it. Everyday resources take one walk (copy and check together);
- * the rest take the schema, then a copy by `copy`.
+ * the rest take the schema, then `deepCopy` (a value it cannot copy, such as
+ * a WeakMap, is a `ValidationError` naming `path`). `kind`/`uid`: see `checkResource`.
  */
-export function parseResourceCopy(input: unknown, path: string, copy: <T>(value: T) => T): ParsedResource {
+export function parseResourceCopy(input: unknown, path: string, kind?: string, uid?: string): ParsedResource {
   const fast = copyPlainData(input);
-  if (fast !== NOT_PLAIN && hasCommonShape(fast)) return fast;
-  return copy(parseResource(input, path));
+  if (fast !== NOT_PLAIN && hasCommonShape(fast, kind, uid)) return fast;
+  const parsed = parseResource(input, path);
+  try {
+    return deepCopy(parsed);
+  } catch (cause) {
+    throw new ValidationError(path, `cannot be stored: ${(cause as Error).message}`, { cause });
+  }
 }
 
-/** `parseResource` for a value the caller owns already (just decoded): checked, not copied, when it is everyday data. */
-export function parseOwnedResource(input: unknown, path: string): ParsedResource {
-  if (hasCommonShape(input) && isPlainData(input)) return input;
+/**
+ * `parseResource` without the copy: an everyday resource comes back as
+ * `input` itself, anything else as the schema's output (fresh top level and
+ * metadata). `kind`/`uid`, when given, are the valid names the caller expects
+ * (the key it read, the arguments of a save): a resource carrying them is
+ * checked faster; one carrying others still passes if valid, for the caller
+ * to report the mismatch its own way.
+ */
+export function checkResource(input: unknown, path: string, kind?: string, uid?: string): ParsedResource {
+  if (hasCommonShape(input, kind, uid) && isPlainData(input)) return input;
   return parseResource(input, path);
 }

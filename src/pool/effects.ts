@@ -1,4 +1,4 @@
-import { cloneData } from "../codec/plain-data.js";
+import { deepCopy } from "../codec/deep-copy.js";
 import type { Effects, EmittedEvent, RequestedEnqueue } from "./protocol.js";
 
 /**
@@ -15,7 +15,7 @@ export class EffectRecorder {
 
   /** Snapshots now: later mutations of the object are not written. */
   recordStatus(status: unknown): void {
-    this.status = { value: status === undefined ? undefined : cloneData(status) };
+    this.status = { value: status === undefined ? undefined : deepCopy(status) };
     this.conditionsTouched = false;
   }
 
@@ -29,7 +29,7 @@ export class EffectRecorder {
   }
 
   recordEvent(event: EmittedEvent): void {
-    (this.events ??= []).push({ ...event, data: cloneData(event.data) });
+    (this.events ??= []).push({ ...event, data: deepCopy(event.data) });
   }
 
   recordEnqueue(enqueue: RequestedEnqueue): void {
@@ -42,7 +42,7 @@ export class EffectRecorder {
     if (this.status) (effects ??= {}).status = this.status;
     if (this.conditionsTouched) {
       const conditions = (resource.status as { conditions?: unknown[] } | undefined)?.conditions;
-      if (Array.isArray(conditions)) (effects ??= {}).conditions = cloneData(conditions);
+      if (Array.isArray(conditions)) (effects ??= {}).conditions = deepCopy(conditions);
     }
     if (this.finalizers) (effects ??= {}).finalizers = this.finalizers;
     if (this.events) (effects ??= {}).events = this.events;

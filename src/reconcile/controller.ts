@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { dequal } from "dequal";
 import * as v from "valibot";
 import { ValidationError } from "../codec/errors.js";
-import { cloneData } from "../codec/plain-data.js";
+import { deepCopy } from "../codec/deep-copy.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import type { CloudEvent } from "../events/cloud-event.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
@@ -579,7 +579,7 @@ export class Controller {
         jobs.map(async (job) => {
           const reconciler = this.#kinds.get(job.kind)!.instance!;
           // The reconcile may mutate its copy; `loaded` stays as read, for CAS and diffing.
-          const item = this.#item(job, cloneData(job.loaded));
+          const item = this.#item(job, deepCopy(job.loaded));
           const outcome = await runReconcile(reconciler, item, { logger: this.#logger, signal: abort.signal, call });
           await this.#complete(job, outcome);
         }),
@@ -706,7 +706,7 @@ export class Controller {
     if (effects?.status) value = effects.status.value;
     else if (effects?.conditions) value = { ...(isObject(loaded) ? loaded : {}), conditions: effects.conditions };
     else if (outcome.error?.terminal || hasFalseCondition(loaded, RECONCILED) || (validated && hasFalseCondition(loaded, VALID))) {
-      value = loaded === undefined ? undefined : cloneData(loaded);
+      value = loaded === undefined ? undefined : deepCopy(loaded);
     } else return undefined;
     if (outcome.error?.terminal) {
       value = withCondition(value, job, RECONCILED, "False", outcome.error.reason ?? "TerminalError", outcome.error.message);

@@ -1,8 +1,7 @@
-import { copyPlainData, NOT_PLAIN } from "../codec/plain-data.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { ChangeStream } from "./change-stream.js";
-import { deepCopy } from "./deep-copy.js";
+import { deepCopy } from "../codec/deep-copy.js";
 import { StorageClosedError } from "./errors.js";
 import type { Resource } from "./resource.js";
 import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
@@ -21,9 +20,7 @@ type Watcher = ChangeStream<ChangeRecord, StorageChange>;
 
 /** A fresh copy of a stored value with its revision stamped in. */
 function stamped(value: Resource, revision: number): Resource {
-  // Stored values passed the save's check, so nearly all are plain data.
-  const plain = copyPlainData(value);
-  const copy = plain === NOT_PLAIN ? deepCopy(value) : (plain as Resource);
+  const copy = deepCopy(value);
   (copy.metadata ??= {}).revision = revision;
   return copy;
 }
@@ -85,7 +82,7 @@ export class InMemoryStorage implements Storage {
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
     // A deep copy that is ours: removing the revision leaves `value` untouched.
-    const { resource, expected } = parseSave(kind, uid, value, options);
+    const { resource, expected } = parseSave(kind, uid, value, options, "copy");
 
     let byUid = this.#kinds.get(kind);
     const entry = byUid?.get(uid);

@@ -9,7 +9,7 @@ import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
-import { parseOwnedResource } from "../codec/resource-schema.js";
+import { checkResource } from "../codec/resource-schema.js";
 import { ConflictError, StorageClosedError } from "./errors.js";
 import { boundedMap } from "./kv-bounded-map.js";
 import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
@@ -174,8 +174,8 @@ export class KvStorage implements Storage {
 
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
-    // A deep copy that is ours: removing the revision leaves `value` untouched.
-    const { resource, expected } = parseSave(kind, uid, value, options);
+    // Fresh top level and metadata: removing the revision leaves `value` untouched.
+    const { resource, expected } = parseSave(kind, uid, value, options, "encode");
     // The revision is the entry's, stamped on every read; a caller's copy is stale by definition.
     if (resource.metadata) delete resource.metadata.revision;
     let bytes: Uint8Array;
@@ -320,7 +320,7 @@ export class KvStorage implements Storage {
   /** The stored bytes as a resource with its revision; `ValidationError` naming the key when they are not one. */
   #decode(key: string, kind: string, uid: string, bytes: Uint8Array, revision: number): Resource {
     const where = kvWhere(this.bucket, key);
-    const resource = parseOwnedResource(this.#options.codec.decode(bytes, where), where) as Resource;
+    const resource = checkResource(this.#options.codec.decode(bytes, where), where, kind, uid) as Resource;
     if (resource.kind !== kind) {
       throw new ValidationError(`${where}.kind`, `${JSON.stringify(resource.kind)} does not match the key's kind ${JSON.stringify(kind)}`);
     }

@@ -1,7 +1,6 @@
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
-import { parseResourceCopy, type ParsedResource } from "../codec/resource-schema.js";
-import { deepCopy } from "./deep-copy.js";
+import { checkResource, parseResourceCopy, type ParsedResource } from "../codec/resource-schema.js";
 import { ConflictError } from "./errors.js";
 import type { DeleteOptions, SaveOptions } from "./storage.js";
 
@@ -31,14 +30,22 @@ export function checkExpected(kind: string, uid: string, expected: number | unde
 /**
  * What every backend checks before a save: valid names, a valid resource
  * whose kind and uid are the ones it is saved under, and valid options. The
- * resource comes back as a deep copy the backend owns (the caller's object is
- * never touched, nor kept), so the in-memory store keeps it as it is.
+ * caller's object is never touched. `keep: "copy"` (a store that keeps the
+ * object) gets a deep copy it owns; `"encode"` (a store that only encodes it)
+ * gets fresh top-level and metadata objects, to drop the revision from,
+ * around the caller's spec and status.
  */
-export function parseSave(kind: string, uid: string, value: unknown, options: SaveOptions | undefined): { resource: ParsedResource; expected: number | undefined } {
+export function parseSave(
+  kind: string,
+  uid: string,
+  value: unknown,
+  options: SaveOptions | undefined,
+  keep: "copy" | "encode",
+): { resource: ParsedResource; expected: number | undefined } {
   assertKind(kind, "kind");
   assertUid(uid, "uid");
   const expected = expectedRevisionOf(options);
-  const resource = parseResourceCopy(value, "value", copyForStorage);
+  const resource = keep === "copy" ? parseResourceCopy(value, "value", kind, uid) : freshTop(checkResource(value, "value", kind, uid));
   if (resource.kind !== kind) {
     throw new ValidationError("value.kind", `${JSON.stringify(resource.kind)} does not match the kind argument ${JSON.stringify(kind)}`);
   }
@@ -48,10 +55,6 @@ export function parseSave(kind: string, uid: string, value: unknown, options: Sa
   return { resource, expected };
 }
 
-function copyForStorage<T>(value: T): T {
-  try {
-    return deepCopy(value);
-  } catch (cause) {
-    throw new ValidationError("value", `cannot be stored: ${(cause as Error).message}`, { cause });
-  }
+function freshTop(resource: ParsedResource): ParsedResource {
+  return resource.metadata === undefined ? { ...resource } : { ...resource, metadata: { ...resource.metadata } };
 }

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/codec/errors.js";
 import { copyPlainData, isPlainData, NOT_PLAIN } from "../../src/codec/plain-data.js";
-import { findUnsafe, MAX_RESOURCE_DEPTH, parseOwnedResource, parseResource, parseResourceCopy } from "../../src/codec/resource-schema.js";
-import { deepCopy } from "../../src/storage/deep-copy.js";
+import { findUnsafe, MAX_RESOURCE_DEPTH, checkResource, parseResource, parseResourceCopy } from "../../src/codec/resource-schema.js";
 import { fuzzSeed, malformedSave, Rng, validResource } from "../fuzz/generators.js";
 
 function nested(levels: number): unknown {
@@ -63,7 +62,7 @@ describe("copyPlainData / isPlainData", () => {
   });
 });
 
-describe("parseResourceCopy and parseOwnedResource agree with parseResource", () => {
+describe("parseResourceCopy and checkResource agree with parseResource", () => {
   const seed = fuzzSeed();
 
   it(`on valid and malformed resources (seed ${seed})`, () => {
@@ -73,10 +72,15 @@ describe("parseResourceCopy and parseOwnedResource agree with parseResource", ()
     for (let i = 0; i < 3000; i++) {
       const input = i % 3 === 0 ? validResource(rng, "Device", `d${i}`) : malformedSave(rng, "Device", `d${i}`).value;
       const full = outcome(() => parseResource(input, "value"));
-      const copied = outcome(() => parseResourceCopy(input, "value", deepCopy));
-      const owned = outcome(() => parseOwnedResource(input, "value"));
+      const copied = outcome(() => parseResourceCopy(input, "value"));
+      const owned = outcome(() => checkResource(input, "value"));
+      // With the names the caller expects, as saves and KV decodes pass them.
+      const copiedFor = outcome(() => parseResourceCopy(input, "value", "Device", `d${i}`));
+      const ownedFor = outcome(() => checkResource(input, "value", "Device", `d${i}`));
       expect(copied.ok).toBe(full.ok);
       expect(owned.ok).toBe(full.ok);
+      expect(copiedFor).toEqual(copied);
+      expect(ownedFor).toEqual(owned);
       if (full.ok) {
         accepted++;
         expect(findUnsafe(input)).toBeUndefined();
@@ -93,7 +97,7 @@ describe("parseResourceCopy and parseOwnedResource agree with parseResource", ()
 
   it("never returns the caller's objects from parseResourceCopy", () => {
     const input = { kind: "Device", uid: "d1", metadata: { labels: { zone: "a" }, finalizers: ["f"] }, spec: { list: [{ x: 1 }] }, status: { s: 1 } };
-    const copy = parseResourceCopy(input, "value", deepCopy) as typeof input;
+    const copy = parseResourceCopy(input, "value") as typeof input;
     expect(copy).toEqual(input);
     expect(copy.metadata).not.toBe(input.metadata);
     expect(copy.metadata.labels).not.toBe(input.metadata.labels);
@@ -101,9 +105,17 @@ describe("parseResourceCopy and parseOwnedResource agree with parseResource", ()
     expect(copy.status).not.toBe(input.status);
   });
 
+  it("with expected names, still accepts a valid resource carrying other names (the caller reports the mismatch)", () => {
+    const input = { kind: "Switch", uid: "s1", spec: {} };
+    expect(checkResource(input, "value", "Device", "d1")).toEqual(input);
+    expect(parseResourceCopy(input, "value", "Device", "d1")).toEqual(input);
+    expect(outcome(() => checkResource({ ...input, uid: "a.b" }, "value", "Device", "d1"))).toMatchObject({ ok: false, path: "value.uid" });
+    expect(outcome(() => parseResourceCopy({ ...input, uid: "a.b" }, "value", "Device", "d1"))).toMatchObject({ ok: false, path: "value.uid" });
+  });
+
   it("takes the schema's path for less common metadata and still accepts it", () => {
     const input = { kind: "Device", uid: "d1", metadata: { ownerUid: "rack-1", ownerKind: "Rack", deletedAt: "2024-05-01T10:00:00Z", note: "kept" }, spec: {} };
-    expect(parseResourceCopy(input, "value", deepCopy)).toEqual(input);
-    expect(outcome(() => parseResourceCopy({ ...input, metadata: { ownerUid: "a.b" } }, "value", deepCopy))).toMatchObject({ ok: false, path: "value.metadata.ownerUid" });
+    expect(parseResourceCopy(input, "value")).toEqual(input);
+    expect(outcome(() => parseResourceCopy({ ...input, metadata: { ownerUid: "a.b" } }, "value"))).toMatchObject({ ok: false, path: "value.metadata.ownerUid" });
   });
 });

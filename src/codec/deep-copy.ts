@@ -1,13 +1,19 @@
+import { copyPlainData, NOT_PLAIN } from "./plain-data.js";
+
 /**
- * A deep copy of stored data. Plain objects and arrays are copied by hand
- * (several times faster than `structuredClone`, which dominated save and load);
- * anything else (Date, Map, typed arrays, …) goes through `structuredClone`,
- * which throws `DataCloneError` for what cannot be copied. Shared sub-objects
- * stay shared in the copy, as with `structuredClone`, so a DAG costs its size,
- * not its number of paths.
+ * A deep copy with `structuredClone`'s meaning, for stored data, resources
+ * handed to a reconcile and the effects it records. Everyday plain data takes
+ * `copyPlainData` (one walk, no Map). Anything else is walked with a Map:
+ * plain objects and arrays copied by hand (several times faster than
+ * `structuredClone`), other objects (Date, Map, typed arrays, …) through
+ * `structuredClone`, which throws `DataCloneError` for what cannot be copied;
+ * there shared sub-objects stay shared, so a cycle is kept and a large DAG
+ * costs its size, not its number of paths. (A small shared subtree may come
+ * out copied once per path.)
  */
 export function deepCopy<T>(value: T): T {
-  return copy(value, undefined) as T;
+  const plain = copyPlainData(value);
+  return plain === NOT_PLAIN ? (copy(value, undefined) as T) : (plain as T);
 }
 
 function copy(value: unknown, seen: Map<object, unknown> | undefined): unknown {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deepCopy } from "../../src/storage/deep-copy.js";
+import { deepCopy } from "../../src/codec/deep-copy.js";
 
 describe("deepCopy", () => {
   it("copies plain objects and arrays all the way down", () => {
