@@ -5,6 +5,21 @@ import type { Storage } from "../src/storage/storage.js";
 import { DEVICE_KIND, type BenchDevice } from "./device.js";
 
 /**
+ * Calls `each` (awaiting it) with the uid of every device put whose status is
+ * not its desired state yet; a converged put (a write of ours coming back) is skipped.
+ */
+function watchUnconverged(storage: Storage, signal: AbortSignal, each: (uid: string) => void | Promise<void>): Promise<void> {
+  const changes = storage.watch(DEVICE_KIND, { signal });
+  return (async () => {
+    for await (const change of changes) {
+      if (change.type !== "put") continue;
+      const device = change.value as BenchDevice;
+      if (device.status?.state !== device.spec.desired) await each(change.uid);
+    }
+  })();
+}
+
+/**
  * The e2e baseline: what one writes without converge's queue and batching.
  * Every storage put of an unconverged device loads it and sends it to Piscina
  * as its own task (structured clone of the plain object); the worker returns
@@ -38,15 +53,7 @@ export class NaiveController {
 
   /** Watches, then sends every device that exists already (an informer's list). */
   async start(): Promise<void> {
-    const changes = this.#storage.watch(DEVICE_KIND, { signal: this.#abort.signal });
-    this.#watching = (async () => {
-      for await (const change of changes) {
-        if (change.type !== "put") continue;
-        const device = change.value as BenchDevice;
-        if (device.status?.state === device.spec.desired) continue; // our own write coming back
-        void this.#reconcile(change.uid);
-      }
-    })();
+    this.#watching = watchUnconverged(this.#storage, this.#abort.signal, (uid) => void this.#reconcile(uid));
     for (const uid of await this.#storage.list(DEVICE_KIND)) void this.#reconcile(uid);
   }
 
@@ -92,15 +99,7 @@ export class DirectWriter {
   }
 
   async start(): Promise<void> {
-    const changes = this.#storage.watch(DEVICE_KIND, { signal: this.#abort.signal });
-    this.#watching = (async () => {
-      for await (const change of changes) {
-        if (change.type !== "put") continue;
-        const device = change.value as BenchDevice;
-        if (device.status?.state === device.spec.desired) continue;
-        await this.#write(change.uid);
-      }
-    })();
+    this.#watching = watchUnconverged(this.#storage, this.#abort.signal, (uid) => this.#write(uid));
     for (const uid of await this.#storage.list(DEVICE_KIND)) await this.#write(uid);
   }
 

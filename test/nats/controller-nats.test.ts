@@ -14,7 +14,7 @@ import {
   silentLogger,
   type CloudEvent,
 } from "../../src/index.js";
-import type { ChaosResource } from "../fixtures/chaos-reconciler.js";
+import { readRunLog, type ChaosResource } from "../fixtures/chaos-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 import { natsUrl } from "../helpers/nats.js";
 import { NatsServer } from "../helpers/nats-server.js";
@@ -149,14 +149,7 @@ describe("Controller on NATS (JetStream bus + KV storage)", () => {
     await pollUntil(() => acknowledged.every((id) => received.has(id)), "every acknowledged event delivered");
     expect(acknowledged.filter((id) => !received.has(id))).toEqual([]);
 
-    const running = new Set<string>();
-    for (const line of readFileSync(log, "utf8").trim().split("\n")) {
-      const [what, uid] = line.split(" ");
-      if (what === "start") {
-        expect(running.has(uid), `${uid} started twice at once`).toBe(false);
-        running.add(uid);
-      } else running.delete(uid);
-    }
+    expect(readRunLog(readFileSync(log, "utf8")).overlapping, "started twice at once").toEqual([]);
   }, 120_000);
 });
 

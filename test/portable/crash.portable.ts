@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Controller, InMemoryEventBus, InMemoryStorage, silentLogger } from "../../src/index.js";
-import type { ChaosMode, ChaosResource } from "../fixtures/chaos-reconciler.js";
+import { readRunLog, type ChaosMode, type ChaosResource } from "../fixtures/chaos-reconciler.js";
 import { untilAll } from "./harness.js";
 
 // Relative to this file: the .ts fixture from source on Bun/Deno, the built one under dist/ on Node.
@@ -73,20 +73,10 @@ describe("worker isolation", () => {
         }
         await controller.idle();
       });
-      const running = new Set<string>();
-      let starts = 0;
-      for (const line of readFileSync(log, "utf8").trim().split("\n")) {
-        const [what, uid] = line.split(" ");
-        if (what === "start") {
-          assert.equal(running.has(uid), false, `${uid} started while running`);
-          running.add(uid);
-          starts++;
-        } else {
-          running.delete(uid);
-        }
-      }
-      assert.equal(running.size, 0);
-      assert.ok(starts > 8, `only ${starts} runs`);
+      const runs = readRunLog(readFileSync(log, "utf8"));
+      assert.deepEqual(runs.overlapping, [], "started while running");
+      assert.deepEqual(runs.unfinished, []);
+      assert.ok(runs.starts > 8, `only ${runs.starts} runs`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

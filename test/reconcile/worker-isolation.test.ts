@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Controller, InMemoryEventBus, InMemoryStorage, silentLogger } from "../../src/index.js";
-import type { ChaosMode, ChaosResource } from "../fixtures/chaos-reconciler.js";
+import { readRunLog, type ChaosMode, type ChaosResource } from "../fixtures/chaos-reconciler.js";
 import type { Logged } from "../fixtures/logging-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 
@@ -102,19 +102,9 @@ describe("worker isolation", () => {
       if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await controller.idle();
-    const running = new Set<string>();
-    let starts = 0;
-    for (const line of readFileSync(log, "utf8").trim().split("\n")) {
-      const [what, uid] = line.split(" ");
-      if (what === "start") {
-        expect(running.has(uid), `${uid} started while running`).toBe(false);
-        running.add(uid);
-        starts++;
-      } else {
-        running.delete(uid);
-      }
-    }
-    expect(running.size).toBe(0);
-    expect(starts).toBeGreaterThan(uids.length);
+    const runs = readRunLog(readFileSync(log, "utf8"));
+    expect(runs.overlapping, "started while running").toEqual([]);
+    expect(runs.unfinished).toEqual([]);
+    expect(runs.starts).toBeGreaterThan(uids.length);
   });
 });

@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, PubHeaders } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstreamManager, PubHeaders } from "@nats-io/jetstream";
 import { connect, errors, headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageClosedError } from "../../src/storage/errors.js";
@@ -82,6 +82,24 @@ describe("JetStreamPublisher", () => {
       expect(isTransient(error)).toBe(true);
     } finally {
       silent.unsubscribe();
+      publisher.close(new StorageClosedError());
+    }
+  });
+
+  it("rejects a reply that is not a stream's ack with JetStreamError, as js.publish does", async () => {
+    const publisher = new JetStreamPublisher(nc, 5000);
+    // A core responder on the subject instead of a stream: garbage, then JSON that is no ack.
+    const replies = ["not json", JSON.stringify({ stream: "", seq: 1 }), JSON.stringify({ stream: "S" })];
+    const responder = nc.subscribe(`fake${process.pid}.>`, { callback: (_, m) => void m.respond(replies.shift()!) });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const error = await publisher.publish(`fake${process.pid}.x`, new Uint8Array(1), hdrs(`fake-${i}`)).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(JetStreamError);
+        expect((error as Error).message).toMatch(/invalid ack response/);
+        expect(isTransient(error)).toBe(false);
+      }
+    } finally {
+      responder.unsubscribe();
       publisher.close(new StorageClosedError());
     }
   });
