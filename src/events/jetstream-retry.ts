@@ -3,12 +3,13 @@ import { JetStreamApiError } from "@nats-io/jetstream";
 /**
  * Whether a NATS request failed in a way that a later attempt can fix: a
  * timeout (the server is restarting, the client is reconnecting and buffering),
- * no responders (JetStream not up yet after a restart) or a JetStream 503.
- * A closed or draining connection, a permission error or an API error are not.
+ * no responders (JetStream not up yet after a restart), a JetStream 503, or the
+ * server failing to create a stream's or consumer's store. A closed or draining
+ * connection, a permission error or any other API error are not.
  */
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (error instanceof JetStreamApiError) return error.status === 503;
+  if (error instanceof JetStreamApiError) return error.status === 503 || isStoreCreateFailure(error);
   switch (error.name) {
     case "TimeoutError":
     case "NoResponders":
@@ -103,4 +104,15 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefin
       },
     );
   });
+}
+
+/**
+ * nats-server answers every failure to set up a stream's or consumer's files
+ * with one fixed sentence and logs the cause. Under load it can pass (ours
+ * failed once in CI on a fresh stream name; others see it while a stream of the
+ * same name is still being removed); a lasting cause, such as a full disk,
+ * fails every attempt and surfaces after the last one.
+ */
+export function isStoreCreateFailure(error: JetStreamApiError): boolean {
+  return error.status === 500 && /^error creating store for (stream|consumer)$/.test(error.message);
 }

@@ -5,7 +5,8 @@ import { KvUnavailableError } from "./kv-errors.js";
 
 /**
  * True for "the server did not answer (yet)": a request timed out while the
- * server was away or restarting, or JetStream was not ready. Never true for an
+ * server was away or restarting, or JetStream was not ready; and for a bucket
+ * whose files the server failed to create, which can pass. Never true for an
  * answer such as "wrong last sequence", which a retry cannot change.
  */
 export function isTransient(error: unknown): boolean {
@@ -13,13 +14,22 @@ export function isTransient(error: unknown): boolean {
   if (error instanceof RequestError) return error.isNoResponders();
   // js.publish reports "no responders" (the stream is not listening yet) as this.
   if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
-  if (error instanceof JetStreamApiError) return error.status === 503;
+  if (error instanceof JetStreamApiError) return error.status === 503 || isStoreCreateFailure(error);
   // Status replies (direct get): 503 no responders / not ready, 408 request timeout.
   if (error instanceof JetStreamError) {
     const code = (error as { code?: unknown }).code;
     return code === 503 || code === 408;
   }
   return false;
+}
+
+/**
+ * nats-server answers every failure to set up a stream's files with one fixed
+ * sentence and logs the cause. (The event bus has the same test: `storage`
+ * and `events` share nothing but `codec`.)
+ */
+function isStoreCreateFailure(error: JetStreamApiError): boolean {
+  return error.status === 500 && /^error creating store for (stream|consumer)$/.test(error.message);
 }
 
 export interface RetryPolicy {

@@ -1,3 +1,5 @@
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi, type Mock } from "vitest";
@@ -394,6 +396,32 @@ describe("JetStreamEventBus", () => {
       expect(rec.ids()).toEqual([before, during, after].map((e) => e.id));
       const ownJsm = await jetstreamManager(own);
       expect((await ownJsm.streams.info(bus.stream)).state.messages).toBe(3);
+      await bus.close();
+    } finally {
+      await own.close();
+      await server.remove();
+    }
+  });
+
+  it("retries a stream whose files the server could not create, and publishes once it can", async () => {
+    const server = await NatsServer.start();
+    const own = await connect({ servers: server.url });
+    try {
+      const logger = quietLogger();
+      const bus = makeBus({ publishAttempts: 40, logger }, own);
+      // A file where the stream's directory goes: the server answers only
+      // "error creating store for stream" and logs why.
+      const streamsDir = join(server.storeDir, "jetstream", "$G", "streams");
+      mkdirSync(streamsDir, { recursive: true });
+      const blocker = join(streamsDir, bus.stream);
+      writeFileSync(blocker, "not a directory");
+      const published = bus.publish(event("store.e", 1));
+      await logger.seen("warn", /stream setup: attempt 1 failed \(error creating store for stream\); retrying/);
+      rmSync(blocker, { force: true });
+      await published;
+      const ownJsm = await jetstreamManager(own);
+      expect((await ownJsm.streams.info(bus.stream)).state.messages).toBe(1);
+      expect(server.problems.some((line) => line.includes(bus.stream) && line.includes("not a directory"))).toBe(true);
       await bus.close();
     } finally {
       await own.close();

@@ -47,6 +47,13 @@ export class NatsServer {
     private readonly args: string[],
   ) {}
 
+  /**
+   * The server's own warning and error lines, oldest first (at most 200). Some
+   * failures reach the client only as a fixed sentence, such as "error creating
+   * store for stream"; the cause is in these lines.
+   */
+  readonly problems: string[] = [];
+
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     if (!natsServerOnPath()) throw new Error(NATS_INSTALL_HINT);
     const ownsStore = options.storeDir === undefined;
@@ -93,8 +100,15 @@ export class NatsServer {
   private async waitReady(): Promise<void> {
     const child = this.process!;
     let output = "";
+    let partial = "";
     child.stderr?.on("data", (chunk: Buffer) => {
-      if (output.length < 20_000) output += chunk.toString();
+      const text = chunk.toString();
+      if (output.length < 20_000) output += text;
+      const lines = (partial + text).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) {
+        if (/\[(WRN|ERR|FTL)\]/.test(line) && this.problems.length < 200) this.problems.push(line);
+      }
     });
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -25,5 +25,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const server = await NatsServer.start();
   project.provide("natsUrl", server.url);
   project.provide("natsUnavailable", "");
-  return () => server.remove();
+  return async () => {
+    await server.remove();
+    // A test that failed on a server-side error shows only the client's view;
+    // the server's reason is here.
+    if (server.problems.length > 0) {
+      console.warn(`nats-server (shared by the suites) logged:\n${server.problems.join("\n")}`);
+    }
+  };
 }

@@ -1,3 +1,5 @@
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -12,6 +14,7 @@ import type { Storage, StorageChange } from "../../src/storage/storage.js";
 import { BAD_NAMES, storageContract } from "../contract/storage-contract.js";
 import { natsUrl } from "../helpers/nats.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { pollUntil } from "../helpers/poll.js";
 
 let shared: NatsConnection | undefined;
 async function sharedConnection(): Promise<NatsConnection> {
@@ -423,6 +426,26 @@ describe("KvStorage", () => {
       expect(nc.isClosed()).toBe(false);
       await nc.flush();
     });
+  });
+
+  it("open retries a bucket whose files the server could not create, and opens once it can", async () => {
+    const server = await NatsServer.start();
+    cleanups.push(() => server.remove());
+    const nc = await connect({ servers: server.url });
+    cleanups.push(() => nc.close());
+    // A file where the bucket's stream directory goes: the server answers only
+    // "error creating store for stream" and logs why.
+    const streamsDir = join(server.storeDir, "jetstream", "$G", "streams");
+    mkdirSync(streamsDir, { recursive: true });
+    const blocker = join(streamsDir, "KV_blocked");
+    writeFileSync(blocker, "not a directory");
+    const opening = KvStorage.open(nc, { bucket: "blocked", attempts: 40 });
+    await pollUntil(() => server.problems.some((line) => line.includes("KV_blocked")), "the server's reason for the failed create");
+    rmSync(blocker, { force: true });
+    const s = await opening;
+    cleanups.push(() => s.close());
+    await s.save("Device", "d1", device("d1"));
+    expect((await s.load("Device", "d1"))?.uid).toBe("d1");
   });
 
   it("a watch survives a server crash and restart: nothing lost, nothing twice, in order; writes retry", async () => {
