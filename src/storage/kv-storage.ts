@@ -5,12 +5,13 @@ import {
   PubHeaders,
 } from "@nats-io/jetstream";
 import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import { headers, InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { checkResource } from "../codec/resource-schema.js";
 import { ConflictError, StorageClosedError } from "./errors.js";
+import { EncodedHeaders } from "./encoded-headers.js";
 import { boundedMap } from "./kv-bounded-map.js";
 import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
 import { type KvStorageOptions, type ResolvedKvStorageOptions, resolveKvStorageOptions } from "./kv-options.js";
@@ -308,9 +309,14 @@ export class KvStorage implements Storage {
     }
     const { kind, uid } = name;
     const revision = entry.revision;
-    if (entry.operation !== "PUT") return { type: "delete", kind, uid, revision };
+    const bytes = entry.value;
+    // Delete and purge markers have no body (ADR-8), and every stored resource
+    // has one; reading `operation` decodes all the message's headers, which
+    // every write carries (message id, expected sequence) and which cost more
+    // than the rest of this echo's handling.
+    if (bytes.length === 0 && entry.operation !== "PUT") return { type: "delete", kind, uid, revision };
     try {
-      return { type: "put", kind, uid, revision, value: this.#decode(entry.key, kind, uid, entry.value, revision) };
+      return { type: "put", kind, uid, revision, value: this.#decode(entry.key, kind, uid, bytes, revision) };
     } catch (error) {
       this.#skip("watch", error);
       return undefined;
@@ -351,10 +357,10 @@ export class KvStorage implements Storage {
    */
   #publish(key: string, data: Uint8Array, expected: number | undefined, operation: string, kvOperation?: "DEL"): Promise<number> {
     // Built once: every retry carries the same message id, so the stream stores the write once.
-    const h = headers();
-    h.set(PubHeaders.MsgIdHdr, nuid.next());
-    if (expected !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, `${expected}`);
-    if (kvOperation) h.set("KV-Operation", kvOperation);
+    const entries: [string, string][] = [[PubHeaders.MsgIdHdr, nuid.next()]];
+    if (expected !== undefined) entries.push([PubHeaders.ExpectedLastSubjectSequenceHdr, `${expected}`]);
+    if (kvOperation) entries.push(["KV-Operation", kvOperation]);
+    const h = new EncodedHeaders(entries);
     const subject = this.#subjectPrefix + key;
     return this.#retrying(operation, async () => (await this.#publisher.publish(subject, data, h)).seq);
   }
