@@ -24,16 +24,29 @@ export function internalsOf(ctx: ReconcileContext): ContextInternals {
 }
 
 // setCondition(resource, ...) gets no ctx (the seed's signature), so the
-// resource a reconcile was given points back to its recorder.
+// resource a reconcile was given points back to its recorder, through a
+// property no copy, codec or comparison sees (not enumerable, symbol-keyed).
+// A WeakMap did this before: every reconcile added an ephemeron, and the
+// garbage collector's work on 100k of them cost a first pass over a tenth.
+const RESOURCE_RECORDER = Symbol.for("converge.reconcile.resourceRecorder");
+
+type Bound = { [RESOURCE_RECORDER]?: EffectRecorder };
+
+// Only for a resource that cannot take the property (frozen, sealed).
 function recorders(): WeakMap<object, EffectRecorder> {
   const g = globalThis as { [RESOURCE_RECORDERS]?: WeakMap<object, EffectRecorder> };
   return (g[RESOURCE_RECORDERS] ??= new WeakMap());
 }
 
 export function bindResource(resource: unknown, effects: EffectRecorder): void {
-  if (typeof resource === "object" && resource !== null) recorders().set(resource, effects);
+  if (typeof resource !== "object" || resource === null) return;
+  if (Object.isExtensible(resource)) {
+    Object.defineProperty(resource, RESOURCE_RECORDER, { value: effects, writable: true, configurable: true });
+  } else {
+    recorders().set(resource, effects);
+  }
 }
 
 export function recorderOfResource(resource: object): EffectRecorder | undefined {
-  return recorders().get(resource);
+  return (resource as Bound)[RESOURCE_RECORDER] ?? recorders().get(resource);
 }
