@@ -1,5 +1,5 @@
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
-import { createInbox, errors, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, errors, type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription } from "@nats-io/transport-node";
 
 /** What the stream said about a stored message. */
 export interface PublishAck {
@@ -27,9 +27,8 @@ const decoder = new TextDecoder();
  * Errors are the ones `js.publish` gives, so retry logic reads them alike:
  * `JetStreamApiError` for a refusal (wrong last sequence, …), `RequestError`
  * caused by `NoRespondersError` when no stream listens (JetStream not ready),
- * `TimeoutError`, and what `nc.publish` throws (payload too large, closed).
- * One difference: a publish permission violation is not tied to its request
- * here, so that request times out.
+ * `TimeoutError`, what `nc.publish` throws (payload too large, closed), and
+ * `PermissionViolationError` for a subject the user may not publish to.
  */
 export class JetStreamPublisher {
   readonly #nc: NatsConnection;
@@ -37,6 +36,7 @@ export class JetStreamPublisher {
   readonly #inbox: string;
   readonly #pending = new Map<string, Pending>();
   #subscription: Subscription | undefined;
+  #statuses: (AsyncIterable<Status> & { stop?(): void }) | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #next = 0;
   #closed: Error | undefined;
@@ -78,6 +78,8 @@ export class JetStreamPublisher {
   #unsubscribe(): void {
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
+    this.#statuses?.stop?.();
+    this.#statuses = undefined;
   }
 
   #subscribe(): void {
@@ -87,6 +89,25 @@ export class JetStreamPublisher {
     });
     // The connection closed under us: nothing in flight can be answered any more.
     void this.#subscription.closed.then(() => this.#failAll(new errors.ClosedConnectionError()));
+    if (this.#statuses === undefined) void this.#watchPermissions((this.#statuses = this.#nc.status()));
+  }
+
+  // The server refuses a publish with an -ERR that names only the subject,
+  // which nats.js reports as a connection status; each refused publish gets
+  // one, so it goes to the oldest request on that subject (as nats.js does
+  // for its own requests). Without this, the request would time out.
+  async #watchPermissions(statuses: AsyncIterable<Status>): Promise<void> {
+    for await (const status of statuses) {
+      if (status.type !== "error" || !(status.error instanceof errors.PermissionViolationError)) continue;
+      const { operation, subject } = status.error;
+      if (operation !== "publish") continue;
+      for (const [token, pending] of this.#pending) {
+        if (pending.subject !== subject) continue;
+        this.#settled(token);
+        pending.reject(status.error);
+        break;
+      }
+    }
   }
 
   #onReply(msg: Msg): void {

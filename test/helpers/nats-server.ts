@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A server configuration with one user, "writer" (password "pw"), who may publish anywhere but to `denied`. */
+export const DENY_CONFIG = (denied: string): string =>
+  `authorization { users = [ { user: "writer", password: "pw", permissions: { publish: { deny: [${JSON.stringify(denied)}] } } } ] }\n`;
+
 export interface NatsServerOptions {
   /** JetStream store directory; a fresh temporary one by default (removed by `remove()`). */
   storeDir?: string;
@@ -30,6 +34,8 @@ export interface NatsServerOptions {
   port?: number;
   /** Extra command-line arguments, e.g. `["--auth", "s3cret"]`. */
   args?: string[];
+  /** A configuration file's text (users, permissions, …), written into the store directory and passed with `-c`. */
+  config?: string;
 }
 
 /**
@@ -59,7 +65,12 @@ export class NatsServer {
     const ownsStore = options.storeDir === undefined;
     const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "converge-nats-"));
     const port = options.port ?? (await freePort());
-    const args = options.args ?? [];
+    const args = [...(options.args ?? [])];
+    if (options.config !== undefined) {
+      const file = join(storeDir, "server.conf");
+      writeFileSync(file, options.config);
+      args.push("-c", file);
+    }
     const child = spawnServer(port, storeDir, args);
     const server = new NatsServer(`nats://127.0.0.1:${port}`, port, storeDir, ownsStore, child, args);
     await server.waitReady();

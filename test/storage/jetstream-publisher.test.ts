@@ -5,6 +5,7 @@ import { StorageClosedError } from "../../src/storage/errors.js";
 import { JetStreamPublisher } from "../../src/storage/jetstream-publisher.js";
 import { isTransient } from "../../src/storage/kv-retry.js";
 import { natsUrl } from "../helpers/nats.js";
+import { DENY_CONFIG, NatsServer } from "../helpers/nats-server.js";
 
 const STREAM = `PUBTEST_${process.pid}`;
 const SUBJECT = `pubtest${process.pid}`;
@@ -128,5 +129,33 @@ describe("JetStreamPublisher", () => {
     silent.unsubscribe();
     await own.close();
     expect(await pending).toBeInstanceOf(errors.ClosedConnectionError);
+  });
+
+  it("rejects a publish the user may not make with PermissionViolationError, each refused one its own, others unharmed", async () => {
+    const server = await NatsServer.start({ config: DENY_CONFIG("denied.>") });
+    const own = await connect({ servers: server.url, user: "writer", pass: "pw" });
+    try {
+      const jsm = await jetstreamManager(own);
+      await jsm.streams.add({ name: "PERM", subjects: ["allowed.>", "denied.>"] });
+      // A timeout long enough that only the server's refusal can end these first.
+      const publisher = new JetStreamPublisher(own, 60_000);
+      const data = new Uint8Array(1);
+      const [first, allowed, second] = await Promise.all([
+        publisher.publish("denied.a", data, hdrs("perm-1")).catch((e: unknown) => e),
+        publisher.publish("allowed.a", data, hdrs("perm-2")),
+        publisher.publish("denied.a", data, hdrs("perm-3")).catch((e: unknown) => e),
+      ]);
+      for (const refused of [first, second]) {
+        expect(refused).toBeInstanceOf(errors.PermissionViolationError);
+        expect((refused as InstanceType<typeof errors.PermissionViolationError>).subject).toBe("denied.a");
+        expect(isTransient(refused)).toBe(false);
+      }
+      expect(allowed.duplicate).toBe(false);
+      expect((await jsm.streams.info("PERM")).state.messages).toBe(1);
+      publisher.close(new StorageClosedError());
+    } finally {
+      await own.close();
+      await server.remove();
+    }
   });
 });

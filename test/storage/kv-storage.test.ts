@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
 import { decode } from "@msgpack/msgpack";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { ValidationError } from "../../src/codec/errors.js";
@@ -13,7 +13,7 @@ import type { Resource } from "../../src/storage/resource.js";
 import type { Storage, StorageChange } from "../../src/storage/storage.js";
 import { BAD_NAMES, storageContract } from "../contract/storage-contract.js";
 import { natsUrl } from "../helpers/nats.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { DENY_CONFIG, NatsServer } from "../helpers/nats-server.js";
 import { pollUntil } from "../helpers/poll.js";
 
 let shared: NatsConnection | undefined;
@@ -426,6 +426,20 @@ describe("KvStorage", () => {
       expect(nc.isClosed()).toBe(false);
       await nc.flush();
     });
+  });
+
+  it("save on a bucket the user may not write rejects at once with the server's PermissionViolationError", async () => {
+    const server = await NatsServer.start({ config: DENY_CONFIG("$KV.locked.>") });
+    cleanups.push(() => server.remove());
+    const nc = await connect({ servers: server.url, user: "writer", pass: "pw" });
+    cleanups.push(() => nc.close());
+    // Long timeouts and many attempts: only the refusal itself can end the save this soon.
+    const s = await KvStorage.open(nc, { bucket: "locked", timeout: 60_000, attempts: 10 });
+    cleanups.push(() => s.close());
+    const refused = await rejection(s.save("Device", "d1", device("d1")));
+    expect(refused).toBeInstanceOf(errors.PermissionViolationError);
+    expect((refused as Error).message).toContain("$KV.locked.Device.d1");
+    expect(await s.load("Device", "d1")).toBeUndefined();
   });
 
   it("open retries a bucket whose files the server could not create, and opens once it can", async () => {
