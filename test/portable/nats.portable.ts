@@ -61,7 +61,8 @@ after(async () => {
 
 storageContract(
   "KvStorage",
-  async () => KvStorage.open(await connection(), { bucket: fresh(), logger: quiet }),
+  // history 64: see test/storage/kv-storage.test.ts (a lagging watch and history 1).
+  async () => KvStorage.open(await connection(), { bucket: fresh(), history: 64, logger: quiet }),
   async (storage) => {
     await storage.close();
     const { bucket } = storage as KvStorage;
