@@ -20,7 +20,10 @@ export interface KvStorageOptions {
   history?: number;
   /** Stream replicas when the bucket is created (1..5). Default 1. */
   replicas?: number;
-  /** Gets in flight during `loadAll`. Default 64. */
+  /**
+   * No longer used: `loadAll` reads every key through one consumer instead of
+   * a get per key. Still validated (1..100000), so existing options stay valid.
+   */
   loadConcurrency?: number;
   /** Milliseconds one attempt of a KV request waits for its answer. Default 5000. */
   timeout?: number;

@@ -2,21 +2,22 @@ import {
   jetstream,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamClient,
   PubHeaders,
 } from "@nats-io/jetstream";
 import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import { InvalidArgumentError, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { InvalidArgumentError, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
 import { checkResource } from "../codec/resource-schema.js";
 import { ConflictError, StorageClosedError } from "./errors.js";
 import { EncodedHeaders } from "./encoded-headers.js";
-import { boundedMap } from "./kv-bounded-map.js";
 import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
 import { type KvStorageOptions, type ResolvedKvStorageOptions, resolveKvStorageOptions } from "./kv-options.js";
 import { type RetryPolicy, withRetries } from "./kv-retry.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
+import { readLatestPerSubject } from "./kv-snapshot.js";
 import { KvWatchStream } from "./kv-watch.js";
 import type { Resource } from "./resource.js";
 import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
@@ -55,6 +56,16 @@ function liveRevision(entry: KvEntry | null): number | undefined {
 }
 
 /**
+ * A delete or purge marker, by its headers: `KV-Operation` as KV clients write
+ * it, or the server's `Nats-Marker-Reason` (a key removed by its TTL).
+ */
+function isMarker(headers: MsgHdrs | undefined): boolean {
+  if (headers === undefined) return false;
+  const operation = headers.get("KV-Operation");
+  return operation === "DEL" || operation === "PURGE" || headers.has("Nats-Marker-Reason");
+}
+
+/**
  * Storage in a NATS JetStream KV bucket: key `<kind>.<uid>`, value the resource
  * encoded with msgpack (or JSON) without `metadata.revision`, which is the KV
  * entry's revision (the stream sequence) stamped on every read.
@@ -79,7 +90,10 @@ export class KvStorage implements Storage {
   /** The KV bucket name. */
   readonly bucket: string;
   readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
   readonly #kv: KV;
+  /** The bucket's stream. */
+  readonly #stream: string;
   /** KV writes are JetStream publishes; this one pipelines them cheaply. */
   readonly #publisher: JetStreamPublisher;
   readonly #options: ResolvedKvStorageOptions;
@@ -93,9 +107,11 @@ export class KvStorage implements Storage {
   readonly #starting = new Set<Promise<unknown>>();
   #invalidEntries = 0;
 
-  private constructor(nc: NatsConnection, kv: KV, options: ResolvedKvStorageOptions) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, options: ResolvedKvStorageOptions) {
     this.#nc = nc;
+    this.#js = js;
     this.#kv = kv;
+    this.#stream = `KV_${options.bucket}`;
     this.#publisher = new JetStreamPublisher(nc, options.timeout);
     this.#options = options;
     this.bucket = options.bucket;
@@ -118,7 +134,7 @@ export class KvStorage implements Storage {
     const kv = await withRetries(`KV bucket "${resolved.bucket}": open`, policy, new AbortController().signal, () =>
       new Kvm(js).create(resolved.bucket, { history: resolved.history, replicas: resolved.replicas }),
     );
-    return new KvStorage(nc, kv, resolved);
+    return new KvStorage(nc, js, kv, resolved);
   }
 
   async load(kind: string, uid: string): Promise<Resource | undefined> {
@@ -141,28 +157,46 @@ export class KvStorage implements Storage {
     this.#assertOpen();
     assertKind(kind, "kind");
     if (this.#starting.size > 0) await this.#watchesStarted();
-    const uids = await this.#list(kind);
-    const loaded = await boundedMap(uids, this.#options.loadConcurrency, async (uid) => {
-      const key = kvKey(kind, uid);
-      const entry = await this.#get(key, `loadAll ${kind}: get ${uid}`);
-      // Deleted since it was listed.
-      if (!entry || entry.operation !== "PUT") return undefined;
+    const messages = await this.#retrying(`loadAll ${kind}`, () =>
+      readLatestPerSubject(this.#js, this.#stream, `${this.#subjectPrefix}${kind}.*`, { inactivityMs: this.#options.timeout }),
+    );
+    const loaded: Resource[] = [];
+    for (const m of messages) {
+      const key = m.subject.slice(this.#subjectPrefix.length);
+      const name = parseKvKey(key);
+      if (!name) {
+        this.#skip("loadAll", this.#foreignKey(key));
+        continue;
+      }
+      const bytes = m.data;
+      // Deleted or purged: a marker, which has no body.
+      if (bytes.length === 0 && isMarker(m.headers)) continue;
       try {
-        return this.#decode(key, kind, uid, entry.value, entry.revision);
+        loaded.push(this.#decode(key, name.kind, name.uid, bytes, m.seq));
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         this.#skip("loadAll", error);
-        return undefined;
       }
-    });
-    return loaded.filter((r): r is Resource => r !== undefined);
+    }
+    return loaded;
   }
 
   async list(kind: string): Promise<string[]> {
     this.#assertOpen();
     assertKind(kind, "kind");
     if (this.#starting.size > 0) await this.#watchesStarted();
-    return this.#list(kind);
+    const messages = await this.#retrying(`list ${kind}`, () =>
+      readLatestPerSubject(this.#js, this.#stream, `${this.#subjectPrefix}${kind}.*`, { inactivityMs: this.#options.timeout, headersOnly: true }),
+    );
+    const uids: string[] = [];
+    for (const m of messages) {
+      if (isMarker(m.headers)) continue;
+      const key = m.subject.slice(this.#subjectPrefix.length);
+      const name = parseKvKey(key);
+      if (name) uids.push(name.uid);
+      else this.#skip("list", this.#foreignKey(key));
+    }
+    return uids;
   }
 
   async exists(kind: string, uid: string): Promise<boolean> {
@@ -284,21 +318,6 @@ export class KvStorage implements Storage {
     this.#closing.abort();
     this.#publisher.close(new StorageClosedError());
     for (const stream of [...this.#watchers]) stream.end();
-  }
-
-  async #list(kind: string): Promise<string[]> {
-    const keys = await this.#retrying(`list ${kind}`, async () => {
-      const out: string[] = [];
-      for await (const key of await this.#kv.keys(`${kind}.*`)) out.push(key);
-      return out;
-    });
-    const uids: string[] = [];
-    for (const key of keys) {
-      const name = parseKvKey(key);
-      if (name) uids.push(name.uid);
-      else this.#skip("list", this.#foreignKey(key));
-    }
-    return uids;
   }
 
   #toChange(entry: KvEntry): StorageChange | undefined {

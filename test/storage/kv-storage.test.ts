@@ -298,6 +298,7 @@ describe("KvStorage", () => {
   });
 
   it("loadAll returns every one of 2,000 resources", async () => {
+    // loadConcurrency is no longer used, and still accepted.
     const s = await openStorage({ loadConcurrency: 32 });
     const uids = Array.from({ length: 2000 }, (_, i) => `d${i}`);
     const revisions = new Map<string, number>();
@@ -314,6 +315,67 @@ describe("KvStorage", () => {
       expect(r.spec).toEqual({ uid: r.uid });
       expect(r.metadata?.revision).toBe(revisions.get(r.uid));
     }
+  });
+
+  it("loadAll gives the latest revision of each key, with history kept, and leaves out deleted and purged keys", async () => {
+    const s = await openStorage({ history: 5 });
+    const latest = new Map<string, number>();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 20; i++) latest.set(`d${i}`, await s.save("Device", `d${i}`, device(`d${i}`, { round })));
+    }
+    await s.delete("Device", "d3");
+    await (await rawBucket(s)).purge("Device.d4");
+    latest.delete("d3");
+    latest.delete("d4");
+    const all = await s.loadAll("Device");
+    expect(new Map(all.map((r) => [r.uid, r.metadata?.revision]))).toEqual(latest);
+    expect(all.every((r) => (r.spec as { round?: number }).round === 2)).toBe(true);
+    expect(await s.loadAll("Nothing")).toEqual([]);
+  });
+
+  it("loadAll and list catch up with keys rewritten while they read (each old value dropped, history 1)", async () => {
+    const s = await openStorage();
+    const before = new Map<string, number>();
+    await Promise.all(Array.from({ length: 500 }, async (_, i) => before.set(`d${i}`, await s.save("Device", `d${i}`, device(`d${i}`)))));
+    // A burst of rewrites and new keys while the read runs: a rewritten key's
+    // only message moves past where the reader may already be.
+    const duringBurst = async <T>(read: () => Promise<T>, round: number): Promise<T> => {
+      const burst = (async () => {
+        for (let i = 0; i < 200; i++) {
+          const uid = i % 2 === 0 ? `d${i}` : `new${round}_${i}`;
+          await s.save("Device", uid, device(uid));
+        }
+      })();
+      const result = await read();
+      await burst;
+      return result;
+    };
+    const all = await duringBurst(() => s.loadAll("Device"), 1);
+    const loaded = new Map(all.map((r) => [r.uid, r.metadata!.revision!]));
+    for (const [uid, revision] of before) expect(loaded.get(uid)).toBeGreaterThanOrEqual(revision);
+    const listed = new Set(await duringBurst(() => s.list("Device"), 2));
+    for (const uid of before.keys()) expect(listed.has(uid)).toBe(true);
+  });
+
+  it("loadAll ends while writes keep coming, with every key not written during it", async () => {
+    const s = await openStorage();
+    const before = new Map<string, number>();
+    await Promise.all(Array.from({ length: 500 }, async (_, i) => before.set(`d${i}`, await s.save("Device", `d${i}`, device(`d${i}`)))));
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) {
+        const uid = written % 2 === 0 ? `d${written % 100}` : `new${written}`;
+        await s.save("Device", uid, device(uid));
+        written++;
+      }
+    })();
+    const all = await s.loadAll("Device");
+    writing = false;
+    await writer;
+    const loaded = new Map(all.map((r) => [r.uid, r.metadata!.revision!]));
+    for (let i = 100; i < 500; i++) expect(loaded.get(`d${i}`)).toBe(before.get(`d${i}`));
+    expect(written).toBeGreaterThan(0);
   });
 
   it("rejects every bad kind and uid before anything reaches NATS", async () => {

