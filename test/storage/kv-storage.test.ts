@@ -357,6 +357,27 @@ describe("KvStorage", () => {
     for (const uid of before.keys()) expect(listed.has(uid)).toBe(true);
   });
 
+  it("loadAll goes on from where it was when its consumer is deleted under it", async () => {
+    const s = await openStorage();
+    const revisions = new Map<string, number>();
+    for (let i = 0; i < 5000; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, async (_, j) => revisions.set(`d${i + j}`, await s.save("Device", `d${i + j}`, device(`d${i + j}`)))));
+    }
+    const jsm = await jetstreamManager(await sharedConnection());
+    const reading = s.loadAll("Device");
+    // The reader's consumer is the only one on the bucket: delete it once it exists.
+    let deleted = false;
+    while (!deleted) {
+      for await (const info of jsm.consumers.list(`KV_${s.bucket}`)) {
+        deleted = await jsm.consumers.delete(`KV_${s.bucket}`, info.name).catch(() => false);
+        break;
+      }
+      if (!deleted && (await Promise.race([reading.then(() => true), Promise.resolve(false)]))) break;
+    }
+    const all = await reading;
+    expect(new Map(all.map((r) => [r.uid, r.metadata?.revision]))).toEqual(revisions);
+  });
+
   it("loadAll ends while writes keep coming, with every key not written during it", async () => {
     const s = await openStorage();
     const before = new Map<string, number>();
@@ -526,6 +547,27 @@ describe("KvStorage", () => {
     cleanups.push(() => s.close());
     await s.save("Device", "d1", device("d1"));
     expect((await s.load("Device", "d1"))?.uid).toBe("d1");
+  });
+
+  it("loadAll and list give up with KvUnavailableError while the server is down, and read all again once it is back", async () => {
+    const server = await NatsServer.start();
+    cleanups.push(() => server.remove());
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    cleanups.push(() => nc.close());
+    const s = await KvStorage.open(nc, { bucket: "down", timeout: 200, attempts: 2 });
+    cleanups.push(() => s.close());
+    for (let i = 0; i < 50; i++) await s.save("Device", `d${i}`, device(`d${i}`));
+
+    await server.kill();
+    for (const read of [() => s.loadAll("Device"), () => s.list("Device")]) {
+      const error = await rejection(read());
+      expect(error).toBeInstanceOf(KvUnavailableError);
+      expect((error as KvUnavailableError).attempts).toBe(2);
+    }
+    await server.restart();
+    // JetStream takes a moment to serve again after a restart.
+    await pollUntil(async () => (await s.loadAll("Device")).length === 50, "loadAll after the restart");
+    expect((await s.list("Device")).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `d${i}`).sort());
   });
 
   it("a watch survives a server crash and restart: nothing lost, nothing twice, in order; writes retry", async () => {
