@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { ValidationError } from "./errors.js";
-import { EventTypeSchema, KindSchema, UidSchema } from "./names.js";
+import { EventTypeSchema, isEventType, isKind, isUid, KindSchema, UidSchema } from "./names.js";
+import { isPlainData } from "./plain-data.js";
 import { findUnsafe } from "./resource-schema.js";
 
 // CloudEvents 1.0: an extension attribute name is lower-case ASCII letters
@@ -129,11 +130,91 @@ export const CloudEventSchema = v.pipe(
 /** What `parseCloudEvent` returns; structurally a `CloudEvent` (src/events/cloud-event.ts). */
 export type ParsedCloudEvent = v.InferOutput<typeof CloudEventSchema>;
 
+// `CLOUD_EVENT_ATTRIBUTES.has` as compares: for-in keys are internalized strings.
+function isAttribute(key: string): boolean {
+  switch (key) {
+    case "specversion":
+    case "id":
+    case "source":
+    case "type":
+    case "time":
+    case "subject":
+    case "datacontenttype":
+    case "dataschema":
+    case "data":
+    case "data_base64":
+    case "resourcekind":
+    case "resourceuid":
+    case "reconcilekey":
+      return true;
+    default:
+      return false;
+  }
+}
+
+function isOptionalNonEmpty(x: unknown): boolean {
+  return x === undefined || (typeof x === "string" && x.length > 0);
+}
+
+function isReconcileKey(x: unknown): boolean {
+  if (typeof x !== "string") return false;
+  const slash = x.indexOf("/");
+  return slash > 0 && isKind(x.slice(0, slash)) && isUid(x.slice(slash + 1));
+}
+
 /**
- * Validates an event from outside and returns a fresh copy of it. Throws
- * `ValidationError` whose path names the attribute, e.g. `"event.type"`.
+ * `CloudEventSchema`'s output for an everyday event, judged by hand, or
+ * undefined where the schema must judge (and explain a failure). It accepts
+ * only what the schema accepts, and builds the same object: the attributes
+ * in the schema's order, then the extensions. Saves valibot's pipeline on
+ * every publish and every delivery. Exported for its agreement test only.
+ */
+export function commonCloudEvent(input: unknown): ParsedCloudEvent | undefined {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return undefined;
+  const proto = Object.getPrototypeOf(input);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const e = input as Record<string, unknown>;
+  const { id, source, time, data } = e;
+  if (e.specversion !== "1.0" || !isEventType(e.type)) return undefined;
+  if (typeof id !== "string" || id.length === 0 || id.length > 256 || !NO_CONTROL.test(id)) return undefined;
+  if (typeof source !== "string" || source.length === 0) return undefined;
+  if (time !== undefined && (typeof time !== "string" || !RFC3339.test(time) || Number.isNaN(Date.parse(time)))) return undefined;
+  if (!isOptionalNonEmpty(e.subject) || !isOptionalNonEmpty(e.datacontenttype) || !isOptionalNonEmpty(e.dataschema)) return undefined;
+  if (e.data_base64 !== undefined && (typeof e.data_base64 !== "string" || data !== undefined)) return undefined;
+  if (e.resourcekind !== undefined && !isKind(e.resourcekind)) return undefined;
+  if (e.resourceuid !== undefined && !isUid(e.resourceuid)) return undefined;
+  if (e.reconcilekey !== undefined && !isReconcileKey(e.reconcilekey)) return undefined;
+  if (data !== undefined && !isPlainData(data)) return undefined;
+  // In the schema's order, which is its output's order; named stores keep
+  // every everyday event on one hidden class.
+  const out: Record<string, unknown> = { specversion: "1.0", id, source, type: e.type };
+  if ("time" in e) out.time = time;
+  if ("subject" in e) out.subject = e.subject;
+  if ("datacontenttype" in e) out.datacontenttype = e.datacontenttype;
+  if ("dataschema" in e) out.dataschema = e.dataschema;
+  if ("data" in e) out.data = data;
+  if ("data_base64" in e) out.data_base64 = e.data_base64;
+  if ("resourcekind" in e) out.resourcekind = e.resourcekind;
+  if ("resourceuid" in e) out.resourceuid = e.resourceuid;
+  if ("reconcilekey" in e) out.reconcilekey = e.reconcilekey;
+  for (const key in e) {
+    if (isAttribute(key) || !Object.hasOwn(e, key)) continue;
+    const value = e[key];
+    if (extensionNameProblem(key) !== undefined) return undefined;
+    if (!(typeof value === "string" || typeof value === "boolean" || value === undefined || Number.isSafeInteger(value))) return undefined;
+    out[key] = value;
+  }
+  return out as ParsedCloudEvent;
+}
+
+/**
+ * Validates an event from outside and returns a fresh copy of it (its `data`
+ * is shared, not copied). Throws `ValidationError` whose path names the
+ * attribute, e.g. `"event.type"`.
  */
 export function parseCloudEvent(input: unknown): ParsedCloudEvent {
+  const common = commonCloudEvent(input);
+  if (common !== undefined) return common;
   const result = v.safeParse(CloudEventSchema, input, { abortEarly: true });
   if (result.success) return result.output;
   const issue = result.issues[0];

@@ -55,6 +55,13 @@ export function isUid(x: unknown): x is string {
   return typeof x === "string" && x.length <= 128 && UID.test(x);
 }
 
+const EVENT_TYPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+/** `EventTypeSchema` as a plain test. */
+export function isEventType(x: unknown): x is string {
+  return typeof x === "string" && x.length <= 255 && EVENT_TYPE.test(x);
+}
+
 /** Throws `ValidationError` naming `path` unless `kind` is a valid resource kind. */
 export function assertKind(kind: unknown, path = "kind"): string {
   // Every storage call checks its names: the schema runs only to explain a bad one.
