@@ -157,9 +157,9 @@ export async function natsSuite(ctx: SuiteContext): Promise<SuiteReport | undefi
       `Raw baselines keep ${IN_FLIGHT} requests in flight with the nats client (\`kv.update\` with the revision; \`js.publish\` with a message id). ` +
       "converge: the devices exist in a KvStorage bucket; a Controller (inline reconciler that writes one status, in-memory bus) is started, " +
       "which lists and caches them, and the first pass is timed from the end of `start()` until every status is written — one compare-and-swap per key " +
-      "(KvStorage sends it through its own JetStreamPublisher: one reply subscription, no timer or Error per request), plus the KV watch's echo of it, " +
+      "(KvStorage sends it through a JetStreamPublisher: one reply subscription, no timer or Error per request), plus the KV watch's echo of it, " +
       "which the informer must receive and parse before it can tell it is its own write. " +
-      "`bus.publish`: JetStreamEventBus with validation, msgpack and dedup id, 256 publishes in flight, through `js.publish`.",
+      "`bus.publish`: JetStreamEventBus with validation, msgpack and dedup id, 256 publishes in flight, through the same kind of JetStreamPublisher (so it can beat raw `js.publish`, which builds an Error per request).",
     "",
     table(
       ["round", "raw KV CAS /s", "reconcile + status CAS /s", "ratio", "raw js.publish /s", "bus.publish /s", "ratio"],

@@ -1,13 +1,14 @@
 import {
   jetstream,
   jetstreamManager,
+  PubHeaders,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   type StreamInfo,
   type StreamUpdateConfig,
 } from "@nats-io/jetstream";
-import { headers, InvalidArgumentError, Match, type NatsConnection } from "@nats-io/transport-node";
+import { InvalidArgumentError, Match, type NatsConnection } from "@nats-io/transport-node";
 import { parseCloudEvent } from "../codec/cloud-event-schema.js";
 import {
   cloudEventCodec,
@@ -15,6 +16,8 @@ import {
   type CloudEventCodec,
 } from "../codec/cloud-event-codec.js";
 import { ValidationError } from "../codec/errors.js";
+import { EncodedHeaders } from "../nats/encoded-headers.js";
+import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
 import type { CloudEvent } from "./cloud-event.js";
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from "./event-bus.js";
 import { BusClosedError } from "./errors.js";
@@ -83,6 +86,8 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   readonly #options: ResolvedOptions;
   readonly #codec: CloudEventCodec;
   readonly #js: JetStreamClient;
+  /** Event and dead-letter publishes, many in flight on one reply subscription. */
+  readonly #publisher: JetStreamPublisher;
   #jsm: JetStreamManager | undefined = undefined;
   #streams: Promise<void> | undefined = undefined;
   readonly #subs = new Set<JetStreamSubscription>();
@@ -104,6 +109,7 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
     this.#nc = nc;
     this.#codec = cloudEventCodec(this.#options.format);
     this.#js = jetstream(nc, { timeout: this.#options.publishTimeoutMs });
+    this.#publisher = new JetStreamPublisher(nc, this.#options.publishTimeoutMs);
     const bus = this;
     this.#host = {
       nc,
@@ -268,17 +274,22 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
       }
       await Promise.all(subs.map((sub) => sub.stop()));
     }
+    // Nothing publishes any more (dead letters went out while the subscriptions drained).
+    this.#publisher.close(new BusClosedError("event bus is closed: publish refused"));
     if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => {});
   }
 
   async #publish(id: string, subject: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
     const { publishAttempts, publishTimeoutMs } = this.#options;
-    const h = headers();
-    h.set("content-type", this.#codec.contentType);
+    // The event id is the message id: the stream stores a retried publish once.
+    const h = new EncodedHeaders([
+      ["content-type", this.#codec.contentType],
+      [PubHeaders.MsgIdHdr, id],
+    ]);
     try {
       await this.#ensureStreams(false, signal);
       const ack = await retrying(
-        () => this.#js.publish(subject, data, { msgID: id, headers: h, timeout: publishTimeoutMs }),
+        () => this.#publisher.publish(subject, data, h),
         {
           attempts: publishAttempts,
           baseMs: PUBLISH_RETRY_BASE_MS,
@@ -347,11 +358,11 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   }
 
   async #deadLetter(m: JsMsg, reason: string): Promise<string> {
-    const { deadLetterSubject, subjectPrefix, publishAttempts, publishTimeoutMs } = this.#options;
+    const { deadLetterSubject, subjectPrefix, publishAttempts } = this.#options;
     const subject = deadLetterSubjectFor(deadLetterSubject, subjectPrefix, m.subject);
     const h = deadLetterHeaders(m, reason);
     const store = (data: Uint8Array) =>
-      retrying(() => this.#js.publish(subject, data, { headers: h, timeout: publishTimeoutMs }), {
+      retrying(() => this.#publisher.publish(subject, data, h), {
         attempts: publishAttempts,
         baseMs: PUBLISH_RETRY_BASE_MS,
         maxMs: PUBLISH_RETRY_MAX_MS,

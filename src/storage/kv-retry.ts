@@ -2,6 +2,7 @@ import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { errors, RequestError } from "@nats-io/transport-node";
 import { StorageClosedError } from "./errors.js";
 import { KvUnavailableError } from "./kv-errors.js";
+import { isStoreCreateFailure } from "../nats/store-create-failure.js";
 
 /**
  * True for "the server did not answer (yet)": a request timed out while the
@@ -21,15 +22,6 @@ export function isTransient(error: unknown): boolean {
     return code === 503 || code === 408;
   }
   return false;
-}
-
-/**
- * nats-server answers every failure to set up a stream's files with one fixed
- * sentence and logs the cause. (The event bus has the same test: `storage`
- * and `events` share nothing but `codec`.)
- */
-function isStoreCreateFailure(error: JetStreamApiError): boolean {
-  return error.status === 500 && /^error creating store for (stream|consumer)$/.test(error.message);
 }
 
 export interface RetryPolicy {

@@ -1,6 +1,6 @@
 import { headers } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { EncodedHeaders } from "../../src/storage/encoded-headers.js";
+import { EncodedHeaders } from "../../src/nats/encoded-headers.js";
 
 type WithEncode = { encode(): Uint8Array };
 const decoder = new TextDecoder();

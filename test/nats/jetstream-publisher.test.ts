@@ -2,7 +2,7 @@ import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstreamManager,
 import { connect, errors, headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageClosedError } from "../../src/storage/errors.js";
-import { JetStreamPublisher } from "../../src/storage/jetstream-publisher.js";
+import { JetStreamPublisher } from "../../src/nats/jetstream-publisher.js";
 import { isTransient } from "../../src/storage/kv-retry.js";
 import { natsUrl } from "../helpers/nats.js";
 import { DENY_CONFIG, NatsServer } from "../helpers/nats-server.js";
