@@ -55,7 +55,7 @@ export { connectNats, redactServers } from "./events/nats-connection.js";
 export type { NatsConnectOptions } from "./events/nats-connection.js";
 
 // storage
-export type { Storage, StorageChange, SaveOptions, DeleteOptions, WatchOptions } from "./storage/storage.js";
+export type { Storage, StorageChange, SaveOptions, DeleteOptions, ReadOptions, WatchOptions } from "./storage/storage.js";
 export type { Resource, ResourceMetadata } from "./storage/resource.js";
 export { InMemoryStorage } from "./storage/in-memory-storage.js";
 export { ConflictError, StorageClosedError } from "./storage/errors.js";

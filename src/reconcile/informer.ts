@@ -86,7 +86,8 @@ export class Informer {
   async relist(reason: string): Promise<void> {
     for (const kind of this.#o.kinds()) {
       // With values, as an informer lists: the first reconcile of each needs no read.
-      for (const resource of await this.#o.storage.loadAll(kind)) {
+      // Shared, not copied: the informer and the controller never mutate what they read.
+      for (const resource of await this.#o.storage.loadAll(kind, { shareValues: true })) {
         const h = this.#o.handleOf(kind, resource.uid);
         this.#remember(h, resource);
         this.#o.enqueue(h, reason, true);
@@ -143,7 +144,7 @@ export class Informer {
   }
 
   async #watch(): Promise<void> {
-    const changes = this.#o.storage.watch(undefined, { signal: this.#abort.signal });
+    const changes = this.#o.storage.watch(undefined, { signal: this.#abort.signal, shareValues: true });
     try {
       for await (const change of changes) this.#onChange(change);
     } catch (error) {

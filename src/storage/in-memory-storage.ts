@@ -4,11 +4,14 @@ import { ChangeStream } from "./change-stream.js";
 import { deepCopy } from "../codec/deep-copy.js";
 import { StorageClosedError } from "./errors.js";
 import type { Resource } from "./resource.js";
-import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
+import type { DeleteOptions, ReadOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
 
 interface Entry {
   revision: number;
-  /** Never mutated once stored (a save stores a new value), so change records may hold it. */
+  /**
+   * Carries its revision in `metadata.revision`. Never mutated once stored (a
+   * save stores a new value), so change records and sharing readers may hold it.
+   */
   value: Resource;
 }
 
@@ -18,13 +21,6 @@ type ChangeRecord =
 
 type Watcher = ChangeStream<ChangeRecord, StorageChange>;
 
-/** A fresh copy of a stored value with its revision stamped in. */
-function stamped(value: Resource, revision: number): Resource {
-  const copy = deepCopy(value);
-  (copy.metadata ??= {}).revision = revision;
-  return copy;
-}
-
 /**
  * A change as one watcher sees it, with its own copy of the value. Copied on
  * delivery: an object literal with a lazy getter costs V8 a runtime call
@@ -33,7 +29,13 @@ function stamped(value: Resource, revision: number): Resource {
  */
 function deliver(record: ChangeRecord): StorageChange {
   if (record.type === "delete") return { type: "delete", kind: record.kind, uid: record.uid, revision: record.revision };
-  return { type: "put", kind: record.kind, uid: record.uid, revision: record.revision, value: stamped(record.value, record.revision) };
+  return { type: "put", kind: record.kind, uid: record.uid, revision: record.revision, value: deepCopy(record.value) };
+}
+
+/** `deliver` for a watcher that shares values: the stored value itself. */
+function deliverShared(record: ChangeRecord): StorageChange {
+  if (record.type === "delete") return { type: "delete", kind: record.kind, uid: record.uid, revision: record.revision };
+  return { type: "put", kind: record.kind, uid: record.uid, revision: record.revision, value: record.value };
 }
 
 /**
@@ -55,14 +57,15 @@ export class InMemoryStorage implements Storage {
     assertKind(kind, "kind");
     assertUid(uid, "uid");
     const entry = this.#kinds.get(kind)?.get(uid);
-    return entry && stamped(entry.value, entry.revision);
+    return entry && deepCopy(entry.value);
   }
 
-  async loadAll(kind: string): Promise<Resource[]> {
+  async loadAll(kind: string, options?: ReadOptions): Promise<Resource[]> {
     this.#assertOpen();
     assertKind(kind, "kind");
+    const share = options?.shareValues === true;
     const out: Resource[] = [];
-    for (const entry of this.#kinds.get(kind)?.values() ?? []) out.push(stamped(entry.value, entry.revision));
+    for (const entry of this.#kinds.get(kind)?.values() ?? []) out.push(share ? entry.value : deepCopy(entry.value));
     return out;
   }
 
@@ -89,10 +92,9 @@ export class InMemoryStorage implements Storage {
     checkExpected(kind, uid, expected, entry?.revision);
 
     const stored = resource as Resource;
-    // The revision is the store's, stamped on every read; a caller's copy is stale by definition.
-    if (stored.metadata) delete stored.metadata.revision;
-
     const revision = ++this.#revision;
+    // The revision is the store's; a caller's copy is stale by definition.
+    (stored.metadata ??= {}).revision = revision;
     if (entry) {
       // Updated in place: one Map lookup per save (nothing outside holds an entry).
       entry.revision = revision;
@@ -133,7 +135,7 @@ export class InMemoryStorage implements Storage {
     const signal = options?.signal;
     const watchers = kind === undefined ? this.#watchAll : this.#watchersOf(kind);
     const onAbort = (): void => stream.end();
-    const stream: Watcher = new ChangeStream(deliver, () => {
+    const stream: Watcher = new ChangeStream(options?.shareValues === true ? deliverShared : deliver, () => {
       watchers.delete(stream);
       if (kind !== undefined && watchers.size === 0 && this.#watchKind.get(kind) === watchers) {
         this.#watchKind.delete(kind);

@@ -13,7 +13,17 @@ export interface DeleteOptions {
   expectedRevision?: number;
 }
 
-export interface WatchOptions {
+export interface ReadOptions {
+  /**
+   * The caller will never mutate the values it gets, so a storage may hand out
+   * values it keeps instead of a copy each (the in-memory storage does; one
+   * that decodes every value anyway ignores this). For readers such as a
+   * controller's informer, which only compares and forwards what it reads.
+   */
+  shareValues?: boolean;
+}
+
+export interface WatchOptions extends ReadOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
 }
@@ -26,13 +36,14 @@ export type StorageChange =
 /**
  * Where resources live. Every stored value has a revision, stamped into
  * `metadata.revision` of what `load`/`loadAll` return. Values are copied in and
- * out: mutating a loaded resource never changes the store.
+ * out (unless a reader asks to share them, `ReadOptions.shareValues`):
+ * mutating a loaded resource never changes the store.
  */
 export interface Storage {
   /** The resource, or `undefined` when it does not exist. */
   load(kind: string, uid: string): Promise<Resource | undefined>;
   /** Every resource of a kind. */
-  loadAll(kind: string): Promise<Resource[]>;
+  loadAll(kind: string, options?: ReadOptions): Promise<Resource[]>;
   /** The uids of every resource of a kind. */
   list(kind: string): Promise<string[]>;
   exists(kind: string, uid: string): Promise<boolean>;

@@ -17,6 +17,7 @@ import {
   type Resource,
   type Result,
 } from "../../src/index.js";
+import { FreezingStorage, frozenWriteDetector } from "../fixtures/freezing-storage.js";
 
 type Thing = Resource<{ value: number }, { seen?: number; conditions?: Condition[] }>;
 
@@ -38,15 +39,19 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+// Values the controller reads shared (never copied) are frozen here: any code
+// path that mutated one would log a TypeError, and the test would fail.
 async function setup(reconciler: Reconciler, options: ConstructorParameters<typeof Controller>[2] = {}) {
   const bus = new InMemoryEventBus(1000, 10);
-  const storage = new InMemoryStorage();
-  const controller = new Controller(bus, storage, { isolation: "inline", workers: 4, logger: silentLogger, ...options });
+  const storage = new FreezingStorage();
+  const { logger, violations } = frozenWriteDetector(options.logger ?? silentLogger);
+  const controller = new Controller(bus, storage, { isolation: "inline", workers: 4, ...options, logger });
   await controller.registerReconciler(reconciler);
   cleanups.push(async () => {
     await controller.stop();
     await bus.close();
     await storage.close();
+    expect(violations).toEqual([]);
   });
   return { bus, storage, controller };
 }

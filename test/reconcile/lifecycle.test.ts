@@ -14,6 +14,7 @@ import {
   type RegisterOptions,
 } from "../../src/index.js";
 import { FINALIZER, type Held } from "../fixtures/finalizer-reconciler.js";
+import { FreezingStorage, frozenWriteDetector } from "../fixtures/freezing-storage.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 import { Counting, type Thing } from "../fixtures/counting-reconciler.js";
 
@@ -22,15 +23,19 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+// Shared values are frozen (see FreezingStorage): finalizers, deletion, owner
+// collection and schemas must all work without mutating what the controller reads.
 async function setup(reconcilers: (Reconciler | URL)[], options: ControllerOptions = {}, register: RegisterOptions = {}) {
   const bus = new InMemoryEventBus();
-  const storage = new InMemoryStorage();
-  const controller = new Controller(bus, storage, { isolation: "inline", workers: 2, logger: silentLogger, ...options });
+  const storage = new FreezingStorage();
+  const { logger, violations } = frozenWriteDetector(options.logger ?? silentLogger);
+  const controller = new Controller(bus, storage, { isolation: "inline", workers: 2, ...options, logger });
   for (const r of reconcilers) await controller.registerReconciler(r, register);
   cleanups.push(async () => {
     await controller.stop();
     await bus.close();
     await storage.close();
+    expect(violations).toEqual([]);
   });
   return { storage, controller, client: new StorageClient(storage) };
 }

@@ -156,4 +156,30 @@ describe("InMemoryStorage", () => {
     controller.abort();
     expect((await it.next()).done).toBe(true);
   });
+
+  it("hands a reader that shares values the stored value itself, and every other reader a copy", async () => {
+    const s = new InMemoryStorage();
+    const revision = await s.save("Device", "d1", device("d1", { n: 1 }));
+    const [sharedA] = await s.loadAll("Device", { shareValues: true });
+    const [sharedB] = await s.loadAll("Device", { shareValues: true });
+    const [copy] = await s.loadAll("Device");
+    expect(sharedA).toBe(sharedB);
+    expect(copy).not.toBe(sharedA);
+    expect(sharedA).toEqual({ kind: "Device", uid: "d1", spec: { n: 1 }, metadata: { revision } });
+    expect(copy).toEqual(sharedA);
+
+    const sharing = s.watch("Device", { shareValues: true })[Symbol.asyncIterator]();
+    const copying = s.watch("Device")[Symbol.asyncIterator]();
+    const next = await s.save("Device", "d1", device("d1", { n: 2 }));
+    const seenShared = (await sharing.next()).value as Extract<StorageChange, { type: "put" }>;
+    const seenCopy = (await copying.next()).value as Extract<StorageChange, { type: "put" }>;
+    const [stored] = await s.loadAll("Device", { shareValues: true });
+    expect(seenShared.value).toBe(stored);
+    expect(seenCopy.value).not.toBe(stored);
+    expect(seenCopy.value).toEqual(stored);
+    expect(stored.metadata?.revision).toBe(next);
+    // The value shared before the save is not touched by it.
+    expect(sharedA.spec).toEqual({ n: 1 });
+    await s.close();
+  });
 });
