@@ -7,7 +7,7 @@ const MAX_CATCH_UP_MS = 1000;
 /**
  * The latest message of every subject of `stream` matching `filter`, read
  * through one ordered consumer that delivers the last message per subject: a
- * KV `loadAll` without a request per key (measured on 20k keys: ~160k keys/s,
+ * KV `loadAll` without a request per key (measured on 20k keys: 110-130k keys/s decoded,
  * against ~30k/s for pipelined gets).
  *
  * The server decides "last of its subject" as it passes each message, and a
@@ -21,14 +21,16 @@ const MAX_CATCH_UP_MS = 1000;
  * watch started before the call sees that write). If the client's consumer resets (a server restart), it resumes with
  * every message from the next sequence: the highest sequence per subject wins.
  * Rejects with `TimeoutError` when no message comes for `inactivityMs`.
- * `headersOnly` delivers the messages without their bodies (keys only).
+ * `headersOnly` delivers the messages without their bodies (keys only);
+ * `read` turns each message into what is returned, as it arrives.
  */
-export async function readLatestPerSubject(
+export async function readLatestPerSubject<T>(
   js: JetStreamClient,
   stream: string,
   filter: string,
   options: { inactivityMs: number; headersOnly?: boolean },
-): Promise<JsMsg[]> {
+  read: (m: JsMsg) => T,
+): Promise<T[]> {
   const { inactivityMs, headersOnly = false } = options;
   const jsm = await js.jetstreamManager(false);
   const newest = async (): Promise<number> => (await jsm.streams.getMessage(stream, { last_by_subj: filter }))?.seq ?? 0;
@@ -37,7 +39,9 @@ export async function readLatestPerSubject(
     deliver_policy: DeliverPolicy.LastPerSubject,
     headers_only: headersOnly,
   });
-  const latest = new Map<string, JsMsg>();
+  // Read as they come: a JsMsg's data is a view of the socket chunk it came
+  // in, and keeping 100k of them would keep every chunk.
+  const latest = new Map<string, { seq: number; value: T }>();
   try {
     // Read after the consumer exists: nothing it can deliver is older than this.
     let head = await newest();
@@ -56,7 +60,7 @@ export async function readLatestPerSubject(
       for await (const m of messages) {
         heard = performance.now();
         const seen = latest.get(m.subject);
-        if (seen === undefined || seen.seq < m.seq) latest.set(m.subject, m);
+        if (seen === undefined || seen.seq < m.seq) latest.set(m.subject, { seq: m.seq, value: read(m) });
         // Delivered in sequence order: nothing before the head is still to come.
         if (m.seq < head) continue;
         chasingSince ||= performance.now();
@@ -76,5 +80,5 @@ export async function readLatestPerSubject(
     // Ephemeral, but the server would keep it for minutes without this.
     await consumer.delete().catch(() => {});
   }
-  return [...latest.values()];
+  return Array.from(latest.values(), (entry) => entry.value);
 }

@@ -157,22 +157,25 @@ export class KvStorage implements Storage {
     this.#assertOpen();
     assertKind(kind, "kind");
     if (this.#starting.size > 0) await this.#watchesStarted();
-    const messages = await this.#retrying(`loadAll ${kind}`, () =>
-      readLatestPerSubject(this.#js, this.#stream, `${this.#subjectPrefix}${kind}.*`, { inactivityMs: this.#options.timeout }),
+    const entries = await this.#retrying(`loadAll ${kind}`, () =>
+      readLatestPerSubject(this.#js, this.#stream, `${this.#subjectPrefix}${kind}.*`, { inactivityMs: this.#options.timeout }, (m) => ({
+        subject: m.subject,
+        revision: m.seq,
+        // Deleted or purged: a marker, which has no body.
+        bytes: m.data.length === 0 ? (isMarker(m.headers) ? undefined : EMPTY) : m.data.slice(),
+      })),
     );
     const loaded: Resource[] = [];
-    for (const m of messages) {
-      const key = m.subject.slice(this.#subjectPrefix.length);
+    for (const { subject, revision, bytes } of entries) {
+      if (bytes === undefined) continue;
+      const key = subject.slice(this.#subjectPrefix.length);
       const name = parseKvKey(key);
       if (!name) {
         this.#skip("loadAll", this.#foreignKey(key));
         continue;
       }
-      const bytes = m.data;
-      // Deleted or purged: a marker, which has no body.
-      if (bytes.length === 0 && isMarker(m.headers)) continue;
       try {
-        loaded.push(this.#decode(key, name.kind, name.uid, bytes, m.seq));
+        loaded.push(this.#decode(key, name.kind, name.uid, bytes, revision));
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         this.#skip("loadAll", error);
@@ -185,13 +188,19 @@ export class KvStorage implements Storage {
     this.#assertOpen();
     assertKind(kind, "kind");
     if (this.#starting.size > 0) await this.#watchesStarted();
-    const messages = await this.#retrying(`list ${kind}`, () =>
-      readLatestPerSubject(this.#js, this.#stream, `${this.#subjectPrefix}${kind}.*`, { inactivityMs: this.#options.timeout, headersOnly: true }),
+    const entries = await this.#retrying(`list ${kind}`, () =>
+      readLatestPerSubject(
+        this.#js,
+        this.#stream,
+        `${this.#subjectPrefix}${kind}.*`,
+        { inactivityMs: this.#options.timeout, headersOnly: true },
+        (m) => ({ subject: m.subject, live: !isMarker(m.headers) }),
+      ),
     );
     const uids: string[] = [];
-    for (const m of messages) {
-      if (isMarker(m.headers)) continue;
-      const key = m.subject.slice(this.#subjectPrefix.length);
+    for (const { subject, live } of entries) {
+      if (!live) continue;
+      const key = subject.slice(this.#subjectPrefix.length);
       const name = parseKvKey(key);
       if (name) uids.push(name.uid);
       else this.#skip("list", this.#foreignKey(key));
