@@ -7,19 +7,21 @@ const MAX_CATCH_UP_MS = 1000;
 /**
  * The latest message of every subject of `stream` matching `filter`, read
  * through one ordered consumer that delivers the last message per subject: a
- * KV `loadAll` without a request per key (measured on 20k keys: 110-130k keys/s decoded,
- * against ~30k/s for pipelined gets).
+ * KV `loadAll` without a request per key (measured on 20k keys: 110-130k
+ * keys/s decoded, against ~30k/s for pipelined gets).
  *
  * The server decides "last of its subject" as it passes each message, and a
  * bucket keeping one revision per key drops the old message when the key is
  * written: a key rewritten before the reader reached it has its only message
  * ahead. So the reader reads up to the newest matching message, asks for the
- * newest again, and stops when it has it; every key not written during the
+ * newest again, and stops when it has it. Every key not written during the
  * call is in the result, and so is every key written during it, unless writes
  * keep moving the head for `MAX_CATCH_UP_MS` after the reader first reached
  * it: it stops there, and a key rewritten in those moments may be missing (a
- * watch started before the call sees that write). If the client's consumer resets (a server restart), it resumes with
- * every message from the next sequence: the highest sequence per subject wins.
+ * watch started before the call sees that write).
+ *
+ * If the client's consumer resets (a server restart), it resumes with every
+ * message from the next sequence: the highest sequence per subject wins.
  * Rejects with `TimeoutError` when no message comes for `inactivityMs`.
  * `headersOnly` delivers the messages without their bodies (keys only);
  * `read` turns each message into what is returned, as it arrives.
