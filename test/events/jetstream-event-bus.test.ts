@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi, type Mock } from "vitest";
 import {
   CLOUDEVENTS_JSON_CONTENT_TYPE,
@@ -13,6 +13,7 @@ import {
 } from "../../src/codec/cloud-event-codec.js";
 import { ValidationError } from "../../src/codec/errors.js";
 import { BusClosedError } from "../../src/events/errors.js";
+import { EventPublishError } from "../../src/events/jetstream-errors.js";
 import {
   DeadLetterHeaders,
   JetStreamEventBus,
@@ -23,7 +24,7 @@ import { InvalidPatternError } from "../../src/events/pattern.js";
 import { newResourceEvent } from "../../src/events/resource-event.js";
 import { event, eventBusContract, recorder } from "../contract/event-bus-contract.js";
 import { natsUrl } from "../helpers/nats.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { DENY_CONFIG, NatsServer } from "../helpers/nats-server.js";
 import { pollUntil } from "../helpers/poll.js";
 
 type LogFn = (message: string, ...args: unknown[]) => void;
@@ -396,6 +397,25 @@ describe("JetStreamEventBus", () => {
       expect(rec.ids()).toEqual([before, during, after].map((e) => e.id));
       const ownJsm = await jetstreamManager(own);
       expect((await ownJsm.streams.info(bus.stream)).state.messages).toBe(3);
+      await bus.close();
+    } finally {
+      await own.close();
+      await server.remove();
+    }
+  });
+
+  it("refuses at once, with EventPublishError naming the subject, an event the user may not publish", async () => {
+    const server = await NatsServer.start({ config: DENY_CONFIG("denied.>") });
+    const own = await connect({ servers: server.url, user: "writer", pass: "pw" });
+    try {
+      // Retries that could only time out: a refusal must end the publish before them.
+      const bus = makeBus({ subjectPrefix: "denied.events", publishAttempts: 20, publishTimeoutMs: 60_000 }, own);
+      const refused = await bus.publish(event("x.e", 1)).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(EventPublishError);
+      expect((refused as EventPublishError).subject).toBe("denied.events.x.e");
+      expect((refused as Error).message).toMatch(/not stored \(Permissions Violation for Publish to "denied\.events\.x\.e"\)/);
+      expect((refused as Error).cause).toBeInstanceOf(errors.PermissionViolationError);
+      expect(bus.stats().published).toBe(0);
       await bus.close();
     } finally {
       await own.close();
