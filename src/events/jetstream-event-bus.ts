@@ -18,6 +18,7 @@ import {
 import { ValidationError } from "../codec/errors.js";
 import { EncodedHeaders } from "../nats/encoded-headers.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
+import { isTransient } from "../nats/transient-error.js";
 import type { CloudEvent } from "./cloud-event.js";
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from "./event-bus.js";
 import { BusClosedError } from "./errors.js";
@@ -25,7 +26,7 @@ import { DeadLetterHeaders, deadLetterHeaders, deadLetterSubjectFor } from "./je
 import { EventPublishError, JetStreamSetupError } from "./jetstream-errors.js";
 import { assertJetStreamName, filterSubject } from "./jetstream-names.js";
 import { resolveOptions, type JetStreamEventBusOptions, type ResolvedOptions } from "./jetstream-options.js";
-import { isTransient, retrying } from "./jetstream-retry.js";
+import { retrying } from "./jetstream-retry.js";
 import { JetStreamSubscription, type DeliveryCounters, type SubscriptionHost } from "./jetstream-subscription.js";
 import { isStreamNotFound } from "./jetstream-consumer.js";
 

@@ -1,30 +1,4 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
-import { isStoreCreateFailure } from "../nats/store-create-failure.js";
-
-/**
- * Whether a NATS request failed in a way that a later attempt can fix: a
- * timeout (the server is restarting, the client is reconnecting and buffering),
- * no responders (JetStream not up yet after a restart), a JetStream 503, or the
- * server failing to create a stream's or consumer's store. A closed or draining
- * connection, a permission error or any other API error are not.
- */
-export function isTransient(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error instanceof JetStreamApiError) return error.status === 503 || isStoreCreateFailure(error);
-  switch (error.name) {
-    case "TimeoutError":
-    case "NoResponders":
-      return true;
-    case "RequestError":
-      return (error as Error & { isNoResponders?: () => boolean }).isNoResponders?.() === true;
-    case "JetStreamNotEnabled":
-      // The client's name for "no responders" too; with an API error as its
-      // cause it is the account that lacks JetStream, which no retry fixes.
-      return !(error.cause instanceof JetStreamApiError);
-    default:
-      return false;
-  }
-}
+import { isTransient } from "../nats/transient-error.js";
 
 export interface RetryOptions {
   /** Attempts in all, at least 1. */

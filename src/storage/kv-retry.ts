@@ -1,28 +1,6 @@
-import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
-import { errors, RequestError } from "@nats-io/transport-node";
 import { StorageClosedError } from "./errors.js";
 import { KvUnavailableError } from "./kv-errors.js";
-import { isStoreCreateFailure } from "../nats/store-create-failure.js";
-
-/**
- * True for "the server did not answer (yet)": a request timed out while the
- * server was away or restarting, or JetStream was not ready; and for a bucket
- * whose files the server failed to create, which can pass. Never true for an
- * answer such as "wrong last sequence", which a retry cannot change.
- */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof errors.TimeoutError) return true;
-  if (error instanceof RequestError) return error.isNoResponders();
-  // js.publish reports "no responders" (the stream is not listening yet) as this.
-  if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
-  if (error instanceof JetStreamApiError) return error.status === 503 || isStoreCreateFailure(error);
-  // Status replies (direct get): 503 no responders / not ready, 408 request timeout.
-  if (error instanceof JetStreamError) {
-    const code = (error as { code?: unknown }).code;
-    return code === 503 || code === 408;
-  }
-  return false;
-}
+import { isTransient } from "../nats/transient-error.js";
 
 export interface RetryPolicy {
   /** Tries in all, the first one included; at least 1. */
