@@ -1,3 +1,5 @@
+import { resized } from "../queue/typed-array.js";
+
 /** p50/p99/max of recorded latencies, in ms; all 0 when nothing was recorded. */
 export interface LatencySummary {
   samples: number;
@@ -21,9 +23,7 @@ export class LatencyRecorder {
 
   record(ms: number): void {
     if (this.#length === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
+      this.#values = resized(this.#values, this.#values.length * 2);
     }
     this.#values[this.#length++] = ms;
   }

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
+import { resized } from "./typed-array.js";
 
 /**
  * Below this many ms before the earliest due time the scheduler polls with
@@ -278,17 +279,11 @@ export class DelayScheduler {
 
   private growSlots(h: number): void {
     const size = pow2AtLeast(h + 1, this.pos.length * 2);
-    const due = new Float64Array(size);
-    due.set(this.due);
-    const pos = new Int32Array(size);
-    pos.set(this.pos);
-    this.due = due;
-    this.pos = pos;
+    this.due = resized(this.due, size);
+    this.pos = resized(this.pos, size);
   }
 
   private growHeap(): void {
-    const heap = new Int32Array(this.heap.length * 2);
-    heap.set(this.heap);
-    this.heap = heap;
+    this.heap = resized(this.heap, this.heap.length * 2);
   }
 }

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
 import { DEFAULT_PRIORITY, checkPriority } from "./priority.js";
 import { IntRing, RingBuffer } from "./ring-buffer.js";
+import { resized } from "./typed-array.js";
 
 // Per-handle state bits. A handle is QUEUED (ready to hand out) exactly when it
 // is DIRTY and not PROCESSING; QUEUED is kept explicitly so that fact is one read.
@@ -542,24 +543,14 @@ export class HandleQueue {
 
   private growFlags(h: number): void {
     const size = pow2AtLeast(h + 1, this.flags.length * 2);
-    const next = new Uint8Array(size);
-    next.set(this.flags);
-    this.flags = next;
+    this.flags = resized(this.flags, size);
     if (this.leveled) {
-      this.prio = grownI32(this.prio, size);
-      this.ticket = grownI32(this.ticket, size);
-      this.originPrio = grownI32(this.originPrio, size);
-      this.originTicket = grownI32(this.originTicket, size);
-      this.served = grownI32(this.served, size);
-      const stamp = new Float64Array(size);
-      stamp.set(this.stamp);
-      this.stamp = stamp;
+      this.prio = resized(this.prio, size);
+      this.ticket = resized(this.ticket, size);
+      this.originPrio = resized(this.originPrio, size);
+      this.originTicket = resized(this.originTicket, size);
+      this.served = resized(this.served, size);
+      this.stamp = resized(this.stamp, size);
     }
   }
-}
-
-function grownI32(a: Int32Array, size: number): Int32Array {
-  const next = new Int32Array(size);
-  next.set(a);
-  return next;
 }

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, describe } from "./errors.js";
 import { StringIndex, hashString } from "./string-index.js";
+import { resized } from "./typed-array.js";
 
 // Marks a released slot in the handle -> key table (a key may itself be undefined).
 const FREE: unique symbol = Symbol("free");
@@ -105,9 +106,7 @@ export class KeyInterner<K> {
     if (this.onFree[h] === 0) {
       this.onFree[h] = 1;
       if (this.freeCount === this.free.length) {
-        const next = new Int32Array(this.free.length * 2);
-        next.set(this.free);
-        this.free = next;
+        this.free = resized(this.free, this.free.length * 2);
       }
       this.free[this.freeCount++] = h;
     }
@@ -135,15 +134,9 @@ export class KeyInterner<K> {
     }
     if (h >= this.live.length) {
       const size = this.live.length * 2 > h ? this.live.length * 2 : h + 1;
-      const live = new Uint8Array(size);
-      live.set(this.live);
-      this.live = live;
-      const hashes = new Int32Array(size);
-      hashes.set(this.hashes);
-      this.hashes = hashes;
-      const onFree = new Uint8Array(size);
-      onFree.set(this.onFree);
-      this.onFree = onFree;
+      this.live = resized(this.live, size);
+      this.hashes = resized(this.hashes, size);
+      this.onFree = resized(this.onFree, size);
     }
     this.live[h] = 1;
     this.liveCount++;

@@ -1,3 +1,5 @@
+import { resized } from "../queue/typed-array.js";
+
 /**
  * Per-key controller state indexed by the queue's handle, so the hot path
  * never hashes a key string.
@@ -22,11 +24,7 @@ export class HandleState {
     if (h < this.failed.length) return;
     let size = this.failed.length;
     while (size <= h) size *= 2;
-    const failed = new Uint8Array(size);
-    failed.set(this.failed);
-    this.failed = failed;
-    const priority = new Int32Array(size);
-    priority.set(this.priority);
-    this.priority = priority;
+    this.failed = resized(this.failed, size);
+    this.priority = resized(this.priority, size);
   }
 }

@@ -2,6 +2,7 @@ import type { Resource } from "../storage/resource.js";
 import type { Storage, StorageChange } from "../storage/storage.js";
 import type { Logger } from "./logger.js";
 import type { StorageClient } from "./storage-client.js";
+import { resized } from "../queue/typed-array.js";
 
 /** What the informer needs to know about a registered kind. */
 export interface WatchedKind {
@@ -251,10 +252,10 @@ export class Informer {
     if (h < this.#writing.length) return;
     let size = this.#writing.length;
     while (size <= h) size *= 2;
-    this.#writing = grow(this.#writing, new Uint8Array(size));
-    this.#seenCount = grow(this.#seenCount, new Uint8Array(size));
-    this.#seenRevision = grow(this.#seenRevision, new Float64Array(size));
-    this.#lastWritten = grow(this.#lastWritten, new Float64Array(size));
+    this.#writing = resized(this.#writing, size);
+    this.#seenCount = resized(this.#seenCount, size);
+    this.#seenRevision = resized(this.#seenRevision, size);
+    this.#lastWritten = resized(this.#lastWritten, size);
   }
 }
 
@@ -263,11 +264,6 @@ function sameGeneration(previous: Resource, next: Resource): boolean {
   const a = previous.metadata;
   const b = next.metadata;
   return a?.generation !== undefined && a.generation === b?.generation && a.deletedAt === b?.deletedAt;
-}
-
-function grow<T extends Float64Array | Uint8Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
 }
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */

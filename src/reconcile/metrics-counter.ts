@@ -1,5 +1,6 @@
 import { ValidationError } from "../codec/errors.js";
 import { assertMetricName, noLabels, type LabelSpace } from "./metrics-labels.js";
+import { resized } from "../queue/typed-array.js";
 
 /**
  * A Prometheus counter family: one monotonic float per series, in a typed
@@ -37,8 +38,5 @@ export class Counter {
 
 /** A copy of `a` with room for index `i` at least (doubling, so growth is amortised). */
 export function grown(a: Float64Array, i: number, fill = 0): Float64Array {
-  const next = new Float64Array(Math.max(a.length * 2, i + 1, 8));
-  if (fill !== 0) next.fill(fill, a.length);
-  next.set(a);
-  return next;
+  return resized(a, Math.max(a.length * 2, i + 1, 8), fill);
 }

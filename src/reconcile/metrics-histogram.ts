@@ -1,6 +1,7 @@
 import { ValidationError } from "../codec/errors.js";
 import { grown } from "./metrics-counter.js";
 import { assertMetricName, noLabels, type LabelSpace } from "./metrics-labels.js";
+import { resized } from "../queue/typed-array.js";
 
 /** A histogram's state: cumulative counts per finite upper bound (`le`); the `+Inf` bucket is `count`. */
 export interface HistogramSnapshot {
@@ -100,9 +101,7 @@ export class Histogram {
   #grow(series: number): void {
     // Both arrays get room for the same series: #sums.length is the bound checked.
     const sums = grown(this.#sums, series);
-    const counts = new Float64Array(sums.length * this.#stride);
-    counts.set(this.#counts);
-    this.#counts = counts;
+    this.#counts = resized(this.#counts, sums.length * this.#stride);
     this.#sums = sums;
   }
 }

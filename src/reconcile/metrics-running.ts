@@ -1,3 +1,5 @@
+import { resized } from "../queue/typed-array.js";
+
 /**
  * The keys being processed, with their kind and start time, for the
  * unfinished-work and longest-running gauges: start and finish are O(1) and
@@ -67,21 +69,13 @@ export class RunningKeys {
   }
 
   #growSlots(h: number): void {
-    const next = new Int32Array(Math.max(this.#slot.length * 2, h + 1, 64)).fill(-1);
-    next.set(this.#slot);
-    this.#slot = next;
+    this.#slot = resized(this.#slot, Math.max(this.#slot.length * 2, h + 1, 64), -1);
   }
 
   #growList(): void {
     const n = this.#handles.length * 2;
-    const handles = new Int32Array(n);
-    handles.set(this.#handles);
-    const kinds = new Uint16Array(n);
-    kinds.set(this.#kinds);
-    const started = new Float64Array(n);
-    started.set(this.#started);
-    this.#handles = handles;
-    this.#kinds = kinds;
-    this.#started = started;
+    this.#handles = resized(this.#handles, n);
+    this.#kinds = resized(this.#kinds, n);
+    this.#started = resized(this.#started, n);
   }
 }

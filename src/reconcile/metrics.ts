@@ -7,6 +7,7 @@ import { Histogram, type HistogramSnapshot } from "./metrics-histogram.js";
 import { CrossLabel, GrowingLabel, type LabelSpace } from "./metrics-labels.js";
 import { followNatsStatus, type NatsStatusSource } from "./metrics-nats.js";
 import { RunningKeys } from "./metrics-running.js";
+import { resized } from "../queue/typed-array.js";
 
 /**
  * How a reconcile ended — controller-runtime's results (`success`, `error`,
@@ -421,12 +422,8 @@ export class ControllerMetrics {
 
   #growHandles(h: number): void {
     const n = Math.max(this.#readyAt.length * 2, h + 1, 1024);
-    const kindOf = new Uint16Array(n);
-    kindOf.set(this.#kindOf);
-    const readyAt = new Float64Array(n).fill(-1);
-    readyAt.set(this.#readyAt);
-    this.#kindOf = kindOf;
-    this.#readyAt = readyAt;
+    this.#kindOf = resized(this.#kindOf, n);
+    this.#readyAt = resized(this.#readyAt, n, -1);
   }
 }
 
