@@ -84,7 +84,7 @@ export class InMemoryStorage implements Storage {
 
   async save(kind: string, uid: string, value: Resource, options?: SaveOptions): Promise<number> {
     this.#assertOpen();
-    // A deep copy that is ours: removing the revision leaves `value` untouched.
+    // A deep copy that is ours: stamping the revision into it leaves `value` untouched.
     const { resource, expected } = parseSave(kind, uid, value, options, "copy");
 
     let byUid = this.#kinds.get(kind);
