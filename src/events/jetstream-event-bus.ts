@@ -8,7 +8,7 @@ import {
   type StreamInfo,
   type StreamUpdateConfig,
 } from "@nats-io/jetstream";
-import { InvalidArgumentError, Match, type NatsConnection } from "@nats-io/transport-node";
+import { Match, type NatsConnection } from "@nats-io/transport-node";
 import { parseCloudEvent } from "../codec/cloud-event-schema.js";
 import {
   cloudEventCodec,
@@ -18,7 +18,7 @@ import {
 import { ValidationError } from "../codec/errors.js";
 import { EncodedHeaders } from "../nats/encoded-headers.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
-import { isTransient } from "../nats/transient-error.js";
+import { isPayloadTooLarge, isTransient } from "../nats/nats-errors.js";
 import type { CloudEvent } from "./cloud-event.js";
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from "./event-bus.js";
 import { BusClosedError } from "./errors.js";
@@ -371,7 +371,7 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
     try {
       await store(m.data);
     } catch (error) {
-      if (!(error instanceof InvalidArgumentError && error.message.includes("max_payload"))) throw error;
+      if (!isPayloadTooLarge(error)) throw error;
       // A message that filled max_payload no longer fits with the dead-letter
       // headers: record it without its body rather than redeliver it forever.
       h.set(DeadLetterHeaders.bodyDropped, String(m.data.length));

@@ -1,4 +1,4 @@
-import { isTransient } from "../nats/transient-error.js";
+import { isTransient } from "../nats/nats-errors.js";
 
 export interface RetryOptions {
   /** Attempts in all, at least 1. */

@@ -1,6 +1,6 @@
 import { StorageClosedError } from "./errors.js";
 import { KvUnavailableError } from "./kv-errors.js";
-import { isTransient } from "../nats/transient-error.js";
+import { isTransient } from "../nats/nats-errors.js";
 
 export interface RetryPolicy {
   /** Tries in all, the first one included; at least 1. */

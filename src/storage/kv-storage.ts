@@ -6,7 +6,7 @@ import {
   PubHeaders,
 } from "@nats-io/jetstream";
 import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import { InvalidArgumentError, type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
 import { checkExpected, expectedRevisionOf, parseSave } from "./save-input.js";
@@ -17,6 +17,7 @@ import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
 import { type KvStorageOptions, type ResolvedKvStorageOptions, resolveKvStorageOptions } from "./kv-options.js";
 import { type RetryPolicy, withRetries } from "./kv-retry.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
+import { isPayloadTooLarge } from "../nats/nats-errors.js";
 import { readLatestPerSubject } from "./kv-snapshot.js";
 import { KvWatchStream } from "./kv-watch.js";
 import type { Resource } from "./resource.js";
@@ -43,11 +44,6 @@ function isWrongLastSequence(error: unknown): error is JetStreamApiError {
     (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
       error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
-}
-
-/** The client refused a message larger than the server's max_payload. */
-function isPayloadTooLarge(error: unknown): boolean {
-  return error instanceof InvalidArgumentError && error.message.includes("max_payload");
 }
 
 /** A live resource's revision: delete markers (DEL, PURGE) are "not found". */

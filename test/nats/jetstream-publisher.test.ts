@@ -3,7 +3,7 @@ import { connect, errors, headers, type NatsConnection } from "@nats-io/transpor
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageClosedError } from "../../src/storage/errors.js";
 import { JetStreamPublisher } from "../../src/nats/jetstream-publisher.js";
-import { isTransient } from "../../src/nats/transient-error.js";
+import { isTransient } from "../../src/nats/nats-errors.js";
 import { natsUrl } from "../helpers/nats.js";
 import { DENY_CONFIG, NatsServer } from "../helpers/nats-server.js";
 

@@ -1,4 +1,7 @@
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { InvalidArgumentError } from "@nats-io/transport-node";
+
+// How the NATS client's errors are read, for both NATS backends.
 
 /**
  * Whether a NATS request failed in a way that a later attempt can fix: a
@@ -40,4 +43,9 @@ export function isTransient(error: unknown): boolean {
  */
 function isStoreCreateFailure(error: JetStreamApiError): boolean {
   return error.status === 500 && /^error creating store for (stream|consumer)$/.test(error.message);
+}
+
+/** The client refused a message larger than the server's max_payload (before sending it). */
+export function isPayloadTooLarge(error: unknown): boolean {
+  return error instanceof InvalidArgumentError && error.message.includes("max_payload");
 }

@@ -1,7 +1,7 @@
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { errors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { isTransient } from "../../src/nats/transient-error.js";
+import { isPayloadTooLarge, isTransient } from "../../src/nats/nats-errors.js";
 
 const apiError = (code: number, err_code: number, description: string) => new JetStreamApiError({ code, err_code, description });
 
@@ -40,4 +40,12 @@ describe("isTransient (the one NATS retry rule of both backends)", () => {
       expect(isTransient(error)).toBe(transient);
     });
   }
+});
+
+describe("isPayloadTooLarge", () => {
+  it("is the client's refusal of a message over max_payload, and nothing else", () => {
+    expect(isPayloadTooLarge(new errors.InvalidArgumentError("payload", { cause: new Error("x") }))).toBe(false);
+    expect(isPayloadTooLarge(errors.InvalidArgumentError.format("payload", "max_payload size exceeded"))).toBe(true);
+    expect(isPayloadTooLarge(new Error("max_payload size exceeded"))).toBe(false);
+  });
 });
