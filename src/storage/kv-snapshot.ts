@@ -79,8 +79,10 @@ export async function readLatestPerSubject<T>(
     if (timedOut) throw new errors.TimeoutError();
     if (!complete) throw new JetStreamError(`the consumer reading ${filter} stopped before it had read every subject`);
   } finally {
-    // Ephemeral, but the server would keep it for minutes without this.
-    await consumer.delete().catch(() => {});
+    // Ephemeral, but the server would keep it for minutes without this. Not
+    // awaited: on a server that stopped answering it would hold the caller
+    // (and its retry) for a whole request timeout.
+    consumer.delete().catch(() => {});
   }
   return Array.from(latest.values(), (entry) => entry.value);
 }

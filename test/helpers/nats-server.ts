@@ -89,6 +89,16 @@ export class NatsServer {
     await this.signal("SIGKILL");
   }
 
+  /** SIGSTOP: the process stays, its sockets stay open, and nothing is answered or sent. */
+  pause(): void {
+    this.process?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(): void {
+    this.process?.kill("SIGCONT");
+  }
+
   async stop(): Promise<void> {
     await this.signal("SIGTERM");
   }
@@ -102,7 +112,8 @@ export class NatsServer {
   private async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || child.exitCode !== null || (child.signalCode !== null && child.signalCode !== "SIGSTOP")) return;
+    child.kill("SIGCONT"); // a paused server would not act on SIGTERM
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill(signal);
     await exited;
