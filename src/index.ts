@@ -12,14 +12,14 @@ export { setCondition, findCondition, isConditionTrue } from "./reconcile/condit
 export type { Condition, ConditionStatus, SetConditionOptions } from "./reconcile/conditions.js";
 export { TerminalError, ReconcileTimeoutError, WorkerCrashError, ControllerStateError, RegistrationError } from "./reconcile/errors.js";
 export { defaultLogger, silentLogger } from "./reconcile/logger.js";
-export { ControllerMetrics, reconcileOutcome, RECONCILE_OUTCOMES, DEFAULT_DURATION_BUCKETS, DEFAULT_BACKOFF_BUCKETS } from "./reconcile/metrics.js";
-export type { ReconcileOutcome, ControllerGauges, ControllerMetricsOptions, MetricsSnapshot, KindMetrics } from "./reconcile/metrics.js";
-export { HealthState } from "./reconcile/metrics-health.js";
-export type { HealthReport } from "./reconcile/metrics-health.js";
-export { serveMetrics, metricsFetchHandler, MetricsServerError } from "./reconcile/metrics-server.js";
-export type { ServeMetricsOptions, MetricsServer, MetricsSource, HealthSource, MetricsEndpoints } from "./reconcile/metrics-server.js";
-export { exposition, PROMETHEUS_CONTENT_TYPE } from "./reconcile/metrics-exposition.js";
-export type { MetricFamily } from "./reconcile/metrics-exposition.js";
+export { ControllerMetrics, reconcileOutcome, RECONCILE_OUTCOMES, DEFAULT_DURATION_BUCKETS, DEFAULT_BACKOFF_BUCKETS } from "./metrics/metrics.js";
+export type { ReconcileOutcome, ControllerGauges, ControllerMetricsOptions, MetricsSnapshot, KindMetrics } from "./metrics/metrics.js";
+export { HealthState } from "./metrics/metrics-health.js";
+export type { HealthReport } from "./metrics/metrics-health.js";
+export { serveMetrics, metricsFetchHandler, MetricsServerError } from "./metrics/metrics-server.js";
+export type { ServeMetricsOptions, MetricsServer, MetricsSource, HealthSource, MetricsEndpoints } from "./metrics/metrics-server.js";
+export { exposition, PROMETHEUS_CONTENT_TYPE } from "./metrics/metrics-exposition.js";
+export type { MetricFamily } from "./metrics/metrics-exposition.js";
 export type { Logger, LogLevel, DefaultLoggerOptions } from "./reconcile/logger.js";
 
 // queue

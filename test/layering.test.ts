@@ -12,8 +12,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   events: ["codec", "nats"],
   storage: ["codec", "nats"],
   pool: ["codec"],
-  reconcile: ["queue", "events", "storage", "pool", "codec"],
-  cli: ["reconcile", "queue", "events", "storage", "pool", "codec", "nats"],
+  metrics: ["codec", "queue"],
+  reconcile: ["queue", "events", "storage", "pool", "codec", "metrics"],
+  cli: ["reconcile", "queue", "events", "storage", "pool", "codec", "nats", "metrics"],
 };
 
 const SRC = join(import.meta.dirname, "..", "src");

@@ -3,7 +3,7 @@ import { ValidationError } from "../codec/errors.js";
 import type { RateLimiter } from "../queue/rate-limiter.js";
 import type { ControllerOptions } from "./controller.js";
 import { LOG_LEVELS, type LogLevel, type Logger } from "./logger.js";
-import { ControllerMetrics } from "./metrics.js";
+import { ControllerMetrics } from "../metrics/metrics.js";
 
 // setTimeout and setInterval run a delay above 2^31-1 ms after 1 ms instead: a
 // reconcileTimeout that large would abort every reconcile at once.

@@ -24,8 +24,8 @@ import { ControllerStateError, ReconcileTimeoutError, RegistrationError, WorkerC
 import { HandleState } from "./handle-state.js";
 import { ResourceHandles } from "./resource-handles.js";
 import { Informer } from "./informer.js";
-import { ControllerMetrics, reconcileOutcome } from "./metrics.js";
-import { HealthState } from "./metrics-health.js";
+import { ControllerMetrics, reconcileOutcome } from "../metrics/metrics.js";
+import { HealthState } from "../metrics/metrics-health.js";
 import { defaultLogger, type Logger } from "./logger.js";
 import type { ReconcileRequest, Reconciler } from "./reconciler.js";
 import { checkReconciler, loadReconcilerModule } from "./reconciler-module.js";

@@ -2,9 +2,9 @@
 // hooks, and the metrics server (node:http) over real HTTP on a free loopback port.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HealthState } from "../../src/reconcile/metrics-health.js";
-import { metricsFetchHandler, serveMetrics } from "../../src/reconcile/metrics-server.js";
-import { ControllerMetrics, type MetricsSnapshot } from "../../src/reconcile/metrics.js";
+import { HealthState } from "../../src/metrics/metrics-health.js";
+import { metricsFetchHandler, serveMetrics } from "../../src/metrics/metrics-server.js";
+import { ControllerMetrics, type MetricsSnapshot } from "../../src/metrics/metrics.js";
 import { runtime, within } from "./harness.js";
 
 /** A metrics object after one key was added, reconciled with an error, retried, and reconciled again. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/codec/errors.js";
-import { Counter } from "../../src/reconcile/metrics-counter.js";
-import { escapeHelp, escapeLabelValue, exposition, formatValue, PROMETHEUS_CONTENT_TYPE } from "../../src/reconcile/metrics-exposition.js";
-import { Gauge } from "../../src/reconcile/metrics-gauge.js";
-import { Histogram, histogramQuantile } from "../../src/reconcile/metrics-histogram.js";
-import { CrossLabel, GrowingLabel, noLabels } from "../../src/reconcile/metrics-labels.js";
+import { Counter } from "../../src/metrics/metrics-counter.js";
+import { escapeHelp, escapeLabelValue, exposition, formatValue, PROMETHEUS_CONTENT_TYPE } from "../../src/metrics/metrics-exposition.js";
+import { Gauge } from "../../src/metrics/metrics-gauge.js";
+import { Histogram, histogramQuantile } from "../../src/metrics/metrics-histogram.js";
+import { CrossLabel, GrowingLabel, noLabels } from "../../src/metrics/metrics-labels.js";
 
 // One sample line of format 0.0.4: name, optional {label="value",...}, value.
 const LABEL_VALUE = String.raw`"(?:[^"\\\n]|\\[\\"n])*"`;

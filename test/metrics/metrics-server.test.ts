@@ -1,9 +1,9 @@
 import { request as httpRequest, Agent } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/codec/errors.js";
-import { HealthState } from "../../src/reconcile/metrics-health.js";
-import { metricsFetchHandler, MetricsServerError, serveMetrics, type MetricsServer } from "../../src/reconcile/metrics-server.js";
-import { ControllerMetrics, type MetricsSnapshot } from "../../src/reconcile/metrics.js";
+import { HealthState } from "../../src/metrics/metrics-health.js";
+import { metricsFetchHandler, MetricsServerError, serveMetrics, type MetricsServer } from "../../src/metrics/metrics-server.js";
+import { ControllerMetrics, type MetricsSnapshot } from "../../src/metrics/metrics.js";
 
 const open: MetricsServer[] = [];
 afterEach(async () => {

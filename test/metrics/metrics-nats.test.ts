@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../../src/index.js";
-import { ControllerMetrics } from "../../src/reconcile/metrics.js";
+import { ControllerMetrics } from "../../src/metrics/metrics.js";
 import { NatsServer } from "../helpers/nats-server.js";
 
 /** Resolves at the next status of `type` on `nc` (a listener of the test's own). */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/codec/errors.js";
-import { Counter } from "../../src/reconcile/metrics-counter.js";
-import { HealthState } from "../../src/reconcile/metrics-health.js";
-import { ControllerMetrics, RECONCILE_OUTCOMES, reconcileOutcome, type ReconcileOutcome } from "../../src/reconcile/metrics.js";
+import { Counter } from "../../src/metrics/metrics-counter.js";
+import { HealthState } from "../../src/metrics/metrics-health.js";
+import { ControllerMetrics, RECONCILE_OUTCOMES, reconcileOutcome, type ReconcileOutcome } from "../../src/metrics/metrics.js";
 
 /** Metrics on a clock the test moves (ms). */
 function clocked(): { m: ControllerMetrics; at: (ms: number) => void } {
