@@ -1,48 +1,37 @@
-// Piscina entry point: runs one batch of reconciles. Reconciler code is the only
-// thing that runs here; every write is an effect the main thread applies.
+// Piscina entry point: one long-lived session per worker thread. Keys stream in
+// (`run` messages), each reconcile starts at once with its own deadline and
+// signal, and each outcome streams back when that reconcile ends. Reconciler
+// code is the only thing that runs here; every write is an effect the main
+// thread applies.
 import { threadId, type MessagePort as NodeMessagePort } from "node:worker_threads";
 import type {
   BatchItem,
-  BatchReturn,
-  BatchTask,
   ClientOp,
   ItemOutcome,
   MainMessage,
+  SessionReturn,
+  SessionTask,
   WireError,
   WorkerMessage,
 } from "../src/pool/protocol.js";
-import { ReconcileTimeoutError } from "../src/reconcile/errors.js";
+import { unsendableOutcome } from "../src/pool/outcome-check.js";
 import { defaultLogger, LOG_LEVELS, type Logger, type LogLevel } from "../src/reconcile/logger.js";
+import type { ReconcileDeadline } from "../src/reconcile/reconcile-deadline.js";
 import type { Reconciler } from "../src/reconcile/reconciler.js";
 import { loadReconcilerModule } from "../src/reconcile/reconciler-module.js";
 import { runReconcile } from "../src/reconcile/run-reconcile.js";
 
 const modules = new Map<string, Promise<Reconciler>>();
 
-// `this.logger` of a reconciler (one instance serves every batch of this
-// thread) writes through the batch of the reconcile running synchronously
-// (`running`: what a reconcile logs before its first await, the usual case),
-// else through the newest batch still open: every port leads to the
-// controller's logger. No async context follows a reconcile across awaits: an
-// AsyncLocalStorage, on Node 20, hooks every promise, which cost ~10% of the
-// worker pool's throughput. `ctx.logger` is always the reconcile's own batch.
-let running: BatchSession | undefined;
-// Batches whose port is open and whose posted messages are still counted.
-const openSessions = new Set<BatchSession>();
-
-function newestSession(): BatchSession | undefined {
-  let newest: BatchSession | undefined;
-  for (const session of openSessions) newest = session;
-  return newest;
-}
-
+// The thread's session: `this.logger` of every reconciler instance (one per
+// module and thread) writes through it. Between sessions (a timer a reconcile
+// left behind after close), this thread's console.
+let current: Session | undefined;
 let fallbackLogger: Logger | undefined;
 
 function routed(level: "debug" | "info" | "warn" | "error") {
   return (message: string, ...args: unknown[]): void => {
-    const session = running ?? newestSession();
-    // Between batches (a timer the reconcile left behind): this thread's console.
-    if (session) session.logger[level](message, ...args);
+    if (current) current.logger[level](message, ...args);
     else (fallbackLogger ??= defaultLogger())[level](message, ...args);
   };
 }
@@ -57,54 +46,17 @@ function reconcilerAt(url: string): Promise<Reconciler> {
       if ("logger" in target) target.logger = reconcilerLogger;
       return instance;
     });
-    // A failed import is retried by the next batch, not cached forever.
+    // A failed import is retried by the next key, not cached forever.
     loading.catch(() => modules.delete(url));
     modules.set(url, loading);
   }
   return loading;
 }
 
-export default async function reconcileBatch(task: BatchTask): Promise<BatchReturn> {
-  const session = new BatchSession(task.port, task.logLevel);
-  // Lets the main thread wait for this thread's exit if the batch dies with it.
-  session.started(threadId);
-  // The batch's keys start together, so they share one deadline: one timer, one signal.
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new ReconcileTimeoutError("batch", task.timeoutMs)), task.timeoutMs);
-  try {
-    await Promise.all(
-      task.items.map(async (item) => {
-        const outcome = await runItem(task, item, abort.signal, session);
-        session.finish(outcome, task.items.length);
-      }),
-    );
-    return session.end();
-  } finally {
-    clearTimeout(timer);
-    session.close();
-  }
-}
-
-
-async function runItem(task: BatchTask, item: BatchItem, signal: AbortSignal, session: BatchSession): Promise<ItemOutcome> {
-  const url = task.modules[item.kind];
-  if (url === undefined) {
-    return { h: item.h, ms: 0, error: { name: "RegistrationError", code: "ERR_REGISTRATION", message: `no reconciler module for kind ${item.kind}` } };
-  }
-  let reconciler: Reconciler;
-  try {
-    reconciler = await reconcilerAt(url);
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    return { h: item.h, ms: 0, error: { name: e.name, message: e.message, code: e.code ?? "ERR_REGISTRATION" } };
-  }
-  running = session;
-  try {
-    // The reconcile's synchronous part runs inside this call.
-    return runReconcile(reconciler, item, { logger: session.logger, signal, call: session.call });
-  } finally {
-    running = undefined;
-  }
+export default function serveSession(task: SessionTask): Promise<SessionReturn> {
+  const session = new Session(task);
+  current = session;
+  return session.served;
 }
 
 class RemoteError extends Error {
@@ -116,88 +68,136 @@ class RemoteError extends Error {
   }
 }
 
-/** The worker side of one batch's port. */
-class BatchSession {
+/** The worker side of one thread's session port. */
+class Session {
   readonly logger: Logger;
+  readonly served: Promise<SessionReturn>;
+  readonly #port: NodeMessagePort;
+  readonly #timeoutMs: number;
+  readonly #kindModules = new Map<string, string>();
+  /** Running reconciles' deadlines by handle, so an `abort` message reaches them. */
+  readonly #deadlines = new Map<number, ReconcileDeadline>();
+  #running = 0;
+  #closing = false;
   #pending: ItemOutcome[] = [];
-  #finished = 0;
-  #posted = 0;
   #flushScheduled = false;
+  #posted = 0;
   #nextCall = 1;
-  #calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-  #listening = false;
+  readonly #calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  #resolveServed!: (value: SessionReturn) => void;
+  readonly #track = (h: number, deadline: ReconcileDeadline | undefined): void => {
+    if (deadline) this.#deadlines.set(h, deadline);
+    else this.#deadlines.delete(h);
+  };
 
-  constructor(
-    private readonly port: NodeMessagePort,
-    logLevel: string,
-  ) {
-    const min = Math.max(0, LOG_LEVELS.indexOf(logLevel as LogLevel));
+  constructor(task: SessionTask) {
+    this.#port = task.port;
+    this.#timeoutMs = task.timeoutMs;
+    this.served = new Promise((resolve) => (this.#resolveServed = resolve));
+    const min = Math.max(0, LOG_LEVELS.indexOf(task.logLevel as LogLevel));
     const at = (level: "debug" | "info" | "warn" | "error") =>
       LOG_LEVELS.indexOf(level) < min
         ? () => {}
-        : (message: string, ...args: unknown[]) => this.post({ t: "log", level, message: String(message), args: args.map(cloneable) });
+        : (message: string, ...args: unknown[]) => this.#post({ t: "log", level, message: String(message), args: args.map(cloneable) });
     this.logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-    openSessions.add(this);
+    this.#port.on("message", (message: MainMessage) => this.#receive(message));
+    // Lets the main thread wait for this thread's exit if the session dies with it.
+    this.#post({ t: "started", threadId });
   }
 
-  started(threadId: number): void {
-    this.post({ t: "started", threadId });
-  }
-
-  readonly call = (op: ClientOp, args: unknown[]): Promise<unknown> => {
-    if (!this.#listening) {
-      this.#listening = true;
-      this.port.on("message", (message: MainMessage) => {
+  #receive(message: MainMessage): void {
+    switch (message.t) {
+      case "run":
+        if (message.modules) for (const [kind, url] of Object.entries(message.modules)) this.#kindModules.set(kind, url);
+        for (const item of message.items) void this.#run(item);
+        break;
+      case "abort":
+        for (const h of message.hs) this.#deadlines.get(h)?.abort(new RemoteError(message.reason));
+        break;
+      case "close":
+        this.#closing = true;
+        this.#endIfDone();
+        break;
+      case "reply": {
         const waiting = this.#calls.get(message.id);
         if (!waiting) return;
         this.#calls.delete(message.id);
         if (message.ok) waiting.resolve(message.value);
         else waiting.reject(new RemoteError(message.error));
-      });
+        break;
+      }
     }
+  }
+
+  readonly #call = (op: ClientOp, args: unknown[]): Promise<unknown> => {
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
-      this.post({ t: "call", id, op, args });
+      this.#post({ t: "call", id, op, args });
     });
   };
 
-  /** Outcomes finishing in the same turn share one message; the last ones ride on the return value. */
-  finish(outcome: ItemOutcome, total: number): void {
+  async #run(item: BatchItem): Promise<void> {
+    this.#running++;
+    let outcome: ItemOutcome;
+    const url = this.#kindModules.get(item.kind);
+    if (url === undefined) {
+      outcome = { h: item.h, ms: 0, error: { name: "RegistrationError", code: "ERR_REGISTRATION", message: `no reconciler module for kind ${item.kind}` } };
+    } else {
+      try {
+        const reconciler = await reconcilerAt(url);
+        outcome = await runReconcile(reconciler, item, { logger: this.logger, timeoutMs: this.#timeoutMs, call: this.#call, track: this.#track });
+      } catch (error) {
+        const e = error as Error & { code?: string };
+        outcome = { h: item.h, ms: 0, error: { name: e.name, message: e.message, code: e.code ?? "ERR_REGISTRATION" } };
+      }
+    }
+    this.#running--;
     this.#pending.push(outcome);
-    this.#finished++;
-    if (this.#finished < total && !this.#flushScheduled) {
+    // Outcomes that end in the same turn share one message.
+    if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+        this.#endIfDone();
+      });
     }
   }
 
-  private flush(): void {
-    this.#flushScheduled = false;
+  #flush(): void {
     if (this.#pending.length === 0) return;
     const outcomes = this.#pending;
     this.#pending = [];
-    this.post({ t: "outcomes", outcomes });
+    try {
+      this.#post({ t: "outcomes", outcomes });
+    } catch {
+      // Something a reconcile recorded cannot be cloned (a function in its
+      // status): send one by one, and fail only the outcome that cannot go,
+      // with the error inline isolation gives for the same value.
+      for (const outcome of outcomes) {
+        try {
+          this.#post({ t: "outcomes", outcomes: [outcome] });
+        } catch (error) {
+          this.#post({ t: "outcomes", outcomes: [unsendableOutcome(outcome, error)] });
+        }
+      }
+    }
   }
 
-  end(): BatchReturn {
-    // Counted from here on: nothing more may be posted through this port.
-    openSessions.delete(this);
-    const outcomes = this.#pending;
-    this.#pending = [];
-    return { outcomes, posted: this.#posted };
-  }
-
-  close(): void {
-    openSessions.delete(this);
-    for (const { reject } of this.#calls.values()) reject(new Error("batch ended"));
+  #endIfDone(): void {
+    if (!this.#closing || this.#running > 0 || this.#flushScheduled) return;
+    this.#flush();
+    for (const { reject } of this.#calls.values()) reject(new Error("session closed"));
     this.#calls.clear();
-    this.port.close();
+    if (current === this) current = undefined;
+    // Counted from here on: nothing more is posted through this port.
+    this.#resolveServed({ posted: this.#posted });
   }
 
-  private post(message: WorkerMessage): void {
+  #post(message: WorkerMessage): void {
+    this.#port.postMessage(message);
     this.#posted++;
-    this.port.postMessage(message);
   }
 }
 

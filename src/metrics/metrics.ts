@@ -21,10 +21,11 @@ export type ReconcileOutcome =
   | "terminal" // TerminalError: not retried
   | "timeout" // exceeded reconcileTimeout: retried with backoff
   | "crash" // its worker died: retried with backoff
-  | "conflict"; // the status write lost a compare-and-swap: rerun at once
+  | "conflict" // the status write lost a compare-and-swap: rerun at once
+  | "interrupted"; // its worker thread was replaced for another key (or its partition lost): retried
 
 export const RECONCILE_OUTCOMES: readonly ReconcileOutcome[] = Object.freeze([
-  "success", "requeue", "requeue_after", "error", "terminal", "timeout", "crash", "conflict",
+  "success", "requeue", "requeue_after", "error", "terminal", "timeout", "crash", "conflict", "interrupted",
 ]);
 
 /**
@@ -42,6 +43,7 @@ export function reconcileOutcome(
     if (error.terminal || error.code === "ERR_TERMINAL") return "terminal";
     if (error.code === "ERR_RECONCILE_TIMEOUT") return "timeout";
     if (error.code === "ERR_WORKER_CRASH") return "crash";
+    if (error.code === "ERR_RECONCILE_INTERRUPTED") return "interrupted";
     return "error";
   }
   if (result.requeueAfter !== undefined && result.requeueAfter > 0) return "requeue_after";
@@ -443,6 +445,7 @@ function outcomeIndex(outcome: ReconcileOutcome): number {
     case "timeout": return 5;
     case "crash": return 6;
     case "conflict": return 7;
+    case "interrupted": return 8;
     default:
       throw new ValidationError("reconcile outcome", `must be one of ${RECONCILE_OUTCOMES.join(", ")}, got ${JSON.stringify(outcome)}`);
   }

@@ -2,7 +2,7 @@
 // Everything here is structured-clone friendly: plain objects, no classes.
 import type { MessagePort } from "node:worker_threads";
 
-/** One key of a batch, with the resource the main thread loaded for it. */
+/** One key sent to a worker, with the resource the main thread loaded for it. */
 export interface BatchItem {
   /** The controller's handle of the key; echoed back in the outcome. */
   h: number;
@@ -13,21 +13,20 @@ export interface BatchItem {
   resource: unknown;
 }
 
-/** What a worker is asked to do: run every item concurrently. */
-export interface BatchTask {
-  /** kind -> module URL of its reconciler (only the kinds in this batch). */
-  modules: Record<string, string>;
-  items: BatchItem[];
-  /** Carries outcomes as they finish, log lines and client calls; closed by the worker at the end. */
+/**
+ * The one long-lived Piscina task of a worker thread: it serves `run`
+ * messages on `port` until told to close. Keys stream in and outcomes stream
+ * out as each reconcile ends; a message is transport only, never a unit of
+ * completion.
+ */
+export interface SessionTask {
   port: MessagePort;
   timeoutMs: number;
   logLevel: string;
 }
 
-/** What the task itself resolves to: outcomes not yet streamed, and how many port messages were posted. */
-export interface BatchReturn {
-  outcomes: ItemOutcome[];
-  /** Messages the worker posted on the batch port (outcomes, logs, calls): the main thread reads them all before closing it. */
+/** What a session task resolves to once closed: how many port messages it posted, so none is lost. */
+export interface SessionReturn {
   posted: number;
 }
 
@@ -88,6 +87,12 @@ export type WorkerMessage =
   | { t: "call"; id: number; op: ClientOp; args: unknown[] };
 
 export type MainMessage =
+  /** Start these reconciles; `modules` names the reconciler module of each kind the session has not been told of yet. */
+  | { t: "run"; items: BatchItem[]; modules?: Record<string, string> }
+  /** Abort these keys' reconciles now (their signal), e.g. a partition this process lost. */
+  | { t: "abort"; hs: number[]; reason: WireError }
+  /** Finish what runs, then end the task. */
+  | { t: "close" }
   | { t: "reply"; id: number; ok: true; value: unknown }
   | { t: "reply"; id: number; ok: false; error: WireError };
 

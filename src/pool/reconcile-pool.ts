@@ -1,161 +1,253 @@
-import { MessageChannel, type MessagePort as NodeMessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import {
-  toWireError,
-  type BatchItem,
-  type BatchReturn,
-  type ClientOp,
-  type ItemOutcome,
-  type MainMessage,
-  type WorkerMessage,
-} from "./protocol.js";
+import type { BatchItem, ClientOp, ItemOutcome, SessionReturn, WireError } from "./protocol.js";
+import { WorkerSession, type SessionFailure } from "./worker-session.js";
+
+export interface WorkerResourceLimits {
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  codeRangeSizeMb?: number;
+  stackSizeMb?: number;
+}
 
 export interface ReconcilePoolOptions {
   filename: string;
   threads: number;
-  /** Batches one worker may run at once (async reconcilers overlap their waits). */
-  concurrentTasksPerWorker: number;
-  /** Called for pool-level failures not tied to a batch. */
-  onError(error: unknown): void;
+  /** reconcileTimeout: each reconcile's signal aborts this long after its own start. */
+  timeoutMs: number;
+  /** A key not reported this long after it was sent ignored its abort: its thread is replaced. */
+  killAfterMs: number;
+  logLevel: string;
+  /** Most keys in one message to a worker. */
+  maxBatch: number;
+  /** Each worker thread's heap limits; one that runs out is replaced, its keys retried. */
+  resourceLimits?: WorkerResourceLimits;
+  /** The reconciler module of a kind. */
+  moduleOf(kind: string): string;
 }
 
-export interface BatchHooks {
+export interface PoolHooks {
+  /** Outcomes as each reconcile ends (those ending in the same worker turn arrive together). */
   onOutcomes(outcomes: ItemOutcome[]): void;
   onLog(level: "debug" | "info" | "warn" | "error", message: string, args: unknown[]): void;
   onCall(op: ClientOp, args: unknown[]): Promise<unknown>;
+  /** A thread died with these keys unreported; each must be settled (retried), none is lost. */
+  onLost(failure: LostKeys): void;
 }
 
-export interface BatchRequest {
-  modules: Record<string, string>;
-  items: BatchItem[];
-  timeoutMs: number;
-  logLevel: string;
-  /** Past this, the worker is presumed stuck (it ignored its abort signal) and is replaced. */
-  killAfterMs: number;
-}
-
-/** How a batch ended when the worker did not return normally. */
-export interface BatchFailure {
+export interface LostKeys {
   error: unknown;
-  /** True when the batch was killed for running past `killAfterMs`. */
+  /** Keys past their kill deadline (they ignored their abort): timeouts. */
+  stuck: number[];
+  /** The others that ran on the same thread: interrupted, through no fault of their own. */
+  interrupted: number[];
+  /** True when the watchdog replaced the thread; false for a crash. */
   killed: boolean;
 }
 
-const EXIT_WAIT_MS = 10_000;
+// A thread that dies before reporting anything (a reconciler module that
+// kills it on import) is restarted after a growing pause, not in a hot loop.
+const RESPAWN_BASE_MS = 50;
+const RESPAWN_MAX_MS = 5_000;
 
 /**
- * Piscina wiring: one task per batch (one postMessage), a private port per
- * batch for outcomes as they finish, log lines and client calls. A worker that
- * dies or is killed rejects only its own batch; Piscina starts a replacement.
+ * The worker threads, each running one long-lived session (see
+ * WorkerSession). Keys stream: `run` queues a key, and once per event-loop
+ * turn the queued keys go to the least-loaded threads, a message per thread
+ * (a burst still travels in few messages). Outcomes come back as each
+ * reconcile ends. A watchdog replaces a thread holding a key past its kill
+ * deadline; a thread that dies reports its keys lost, and a new session
+ * takes its place.
  */
 export class ReconcilePool {
-  readonly #piscina: Piscina<unknown, BatchReturn>;
+  readonly #piscina: Piscina<unknown, SessionReturn>;
+  readonly #options: ReconcilePoolOptions;
+  readonly #hooks: PoolHooks;
+  readonly #sessions: WorkerSession[] = [];
+  #queued: BatchItem[] = [];
+  #flushScheduled = false;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #endedWaiters: (() => void)[] = [];
+  #failuresAtStart = 0;
+  #respawnTimer: ReturnType<typeof setTimeout> | undefined;
+  #replaced = 0;
 
-  constructor(options: ReconcilePoolOptions) {
+  constructor(options: ReconcilePoolOptions, hooks: PoolHooks) {
+    this.#options = options;
+    this.#hooks = hooks;
     this.#piscina = new Piscina({
       filename: options.filename,
       minThreads: options.threads,
       maxThreads: options.threads,
-      concurrentTasksPerWorker: options.concurrentTasksPerWorker,
+      // One session task per thread; the session runs many reconciles at once.
+      concurrentTasksPerWorker: 1,
       idleTimeout: 60_000,
-      // Keep workers' event loops running between tasks: a blocked loop would
-      // stall ports and timers that belong to the next batch.
+      // Keep workers' event loops running: sessions live on ports and timers.
       atomics: "disabled",
+      ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
-    this.#piscina.on("error", options.onError);
+    this.#piscina.on("error", () => {
+      // A thread's death reaches its session's task; nothing more to do here.
+    });
+    for (let i = 0; i < options.threads; i++) this.#spawn();
   }
 
   get threads(): number {
-    return this.#piscina.maxThreads;
+    return this.#options.threads;
   }
 
-  /** Busy share of the pool's capacity since it started, 0..1. */
-  get utilization(): number {
-    return this.#piscina.utilization;
+  /** Threads replaced after a crash or a kill, since start. */
+  get replaced(): number {
+    return this.#replaced;
   }
 
-  /** Resolves when the batch is over: undefined on a normal return, the failure otherwise. Never rejects. */
-  async runBatch(request: BatchRequest, hooks: BatchHooks): Promise<BatchFailure | undefined> {
-    const { port1, port2 } = new MessageChannel();
-    let received = 0;
-    let wanted = -1;
-    let threadId = -1;
-    let allReceived: (() => void) | undefined;
-    port1.on("message", (message: WorkerMessage) => {
-      received++;
-      switch (message.t) {
-        case "started":
-          threadId = message.threadId;
-          break;
-        case "outcomes":
-          hooks.onOutcomes(message.outcomes);
-          break;
-        case "log":
-          hooks.onLog(message.level, message.message, message.args);
-          break;
-        case "call":
-          void answer(port1, message.id, hooks.onCall(message.op, message.args));
-          break;
-      }
-      if (received === wanted) allReceived?.();
-    });
-    const killer = new AbortController();
-    const timer = setTimeout(() => killer.abort(), request.killAfterMs);
-    try {
-      const task = { modules: request.modules, items: request.items, timeoutMs: request.timeoutMs, logLevel: request.logLevel, port: port2 };
-      const result = await this.#piscina.run(task, { transferList: [port2], signal: killer.signal });
-      // Port messages travel on another channel than the return value: read
-      // every one the worker says it posted (outcomes, log lines) before closing.
-      if (received < result.posted) {
-        wanted = result.posted;
-        await new Promise<void>((resolve) => (allReceived = resolve));
-      }
-      if (result.outcomes.length > 0) hooks.onOutcomes(result.outcomes);
-      return undefined;
-    } catch (error) {
-      // Piscina rejects an aborted task before its thread has stopped: wait for
-      // the exit, so a retry of these keys can never overlap the old run.
-      await this.#exited(threadId);
-      return { error, killed: killer.signal.aborted };
-    } finally {
-      clearTimeout(timer);
-      port1.close();
+  /** Keys sent to threads and not yet reported. */
+  inFlight(): number {
+    let n = this.#queued.length;
+    for (const session of this.#sessions) n += session.inFlight.size;
+    return n;
+  }
+
+  /** Runs `item` on a worker thread; its outcome comes through onOutcomes (or onLost). */
+  run(item: BatchItem): void {
+    this.#queued.push(item);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
     }
   }
 
-  async #exited(threadId: number): Promise<void> {
-    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    if (!worker) return;
-    await new Promise<void>((resolve) => {
-      // A worker that outlives this is stuck past terminate(): give up waiting rather than the controller.
-      const timer = setTimeout(resolve, EXIT_WAIT_MS);
-      worker.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  /** Aborts these keys' signals wherever they run. */
+  abort(hs: readonly number[], reason: WireError): void {
+    for (const session of this.#sessions) {
+      const held = hs.filter((h) => session.inFlight.has(h));
+      session.abort(held, reason);
+    }
   }
 
-  /** Waits for running batches, then stops the workers. */
-  async close(): Promise<void> {
+  /** Lets running reconciles finish, ends every session, then stops the threads. */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#respawnTimer);
+    this.#flush();
+    for (const session of this.#sessions) session.close();
+    while (this.#sessions.length > 0) await new Promise<void>((resolve) => this.#endedWaiters.push(resolve));
+    clearTimeout(this.#watchdog);
     await this.#piscina.close();
   }
 
   async destroy(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#respawnTimer);
+    clearTimeout(this.#watchdog);
     await this.#piscina.destroy();
   }
-}
 
-async function answer(port: NodeMessagePort, id: number, value: Promise<unknown>): Promise<void> {
-  let reply: MainMessage;
-  try {
-    reply = { t: "reply", id, ok: true, value: await value };
-  } catch (error) {
-    reply = { t: "reply", id, ok: false, error: toWireError(error) };
+  #spawn(): void {
+    const session = new WorkerSession(
+      this.#piscina,
+      { timeoutMs: this.#options.timeoutMs, logLevel: this.#options.logLevel },
+      {
+        onOutcomes: (_session, outcomes) => {
+          this.#failuresAtStart = 0;
+          this.#hooks.onOutcomes(outcomes);
+        },
+        onLog: this.#hooks.onLog,
+        onCall: this.#hooks.onCall,
+        onEnded: (ended, failure) => this.#ended(ended, failure),
+      },
+    );
+    this.#sessions.push(session);
+    if (this.#queued.length > 0) this.#flush();
   }
-  try {
-    port.postMessage(reply);
-  } catch {
-    // The batch ended (port closed) before the reply: nobody is waiting for it.
+
+  #ended(session: WorkerSession, failure: SessionFailure | undefined): void {
+    const at = this.#sessions.indexOf(session);
+    if (at >= 0) this.#sessions.splice(at, 1);
+    for (const wake of this.#endedWaiters.splice(0)) wake();
+    if (failure === undefined) return;
+    this.#replaced++;
+    const now = performance.now();
+    const stuck: number[] = [];
+    const interrupted: number[] = [];
+    for (const [h, sentAt] of failure.lost) {
+      if (failure.killed && now - sentAt >= this.#options.killAfterMs) stuck.push(h);
+      else interrupted.push(h);
+    }
+    if (stuck.length > 0 || interrupted.length > 0) {
+      this.#hooks.onLost({ error: failure.error, stuck, interrupted, killed: failure.killed });
+    }
+    if (this.#closing) return;
+    if (session.delivered > 0 || failure.killed) {
+      this.#failuresAtStart = 0;
+      this.#spawn();
+      return;
+    }
+    const delay = Math.min(RESPAWN_MAX_MS, RESPAWN_BASE_MS * 2 ** this.#failuresAtStart++);
+    this.#respawnTimer = setTimeout(() => {
+      this.#respawnTimer = undefined;
+      if (!this.#closing) this.#spawn();
+    }, delay);
+  }
+
+  /** Sends the keys queued this turn, each to the least-loaded thread. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const sessions = this.#sessions;
+    if (this.#queued.length === 0 || sessions.length === 0) return;
+    const items = this.#queued;
+    this.#queued = [];
+    const load = sessions.map((s) => s.inFlight.size);
+    const shares: BatchItem[][] = sessions.map(() => []);
+    for (const item of items) {
+      let least = 0;
+      for (let i = 1; i < load.length; i++) if (load[i] < load[least]) least = i;
+      load[least]++;
+      shares[least].push(item);
+    }
+    const now = performance.now();
+    const { maxBatch, moduleOf } = this.#options;
+    for (let i = 0; i < sessions.length; i++) {
+      const share = shares[i];
+      for (let from = 0; from < share.length; from += maxBatch) {
+        sessions[i].send(from === 0 && share.length <= maxBatch ? share : share.slice(from, from + maxBatch), moduleOf, now);
+      }
+    }
+    this.#armWatchdog();
+  }
+
+  /** One timer while anything runs, at the oldest key's kill deadline. */
+  #armWatchdog(): void {
+    if (this.#watchdog !== undefined) return;
+    let oldest = Infinity;
+    for (const session of this.#sessions) {
+      if (session.finishing) continue;
+      for (const sentAt of session.inFlight.values()) {
+        if (sentAt < oldest) oldest = sentAt;
+        break; // insertion order: the first is the oldest
+      }
+    }
+    if (oldest === Infinity) return;
+    const wait = Math.max(1, Math.ceil(oldest + this.#options.killAfterMs - performance.now()));
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      const now = performance.now();
+      for (const session of this.#sessions) {
+        if (session.finishing) continue;
+        for (const sentAt of session.inFlight.values()) {
+          if (now - sentAt >= this.#options.killAfterMs) session.kill();
+          break;
+        }
+      }
+      this.#armWatchdog();
+    }, wait);
+    // The watchdog alone is no reason to keep a process alive.
+    (this.#watchdog as { unref?: () => void }).unref?.();
   }
 }

@@ -53,12 +53,24 @@ const PlainObject = v.custom<Record<string, unknown>>((input) => {
 const OptionEntries = v.object({
   workers: v.optional(PositiveInteger),
   isolation: v.optional(v.picklist(["worker", "inline"], 'must be "worker" or "inline"')),
+  maxConcurrentReconciles: v.optional(PositiveInteger),
   rateLimiter: v.optional(withMethods<RateLimiter<string>>("a rate limiter", RATE_LIMITER_METHODS)),
   reconcileTimeout: v.optional(Milliseconds),
   maxBatch: v.optional(PositiveInteger),
   logger: v.optional(withMethods<Logger>("a logger", LOGGER_METHODS)),
   workerLogLevel: v.optional(
     v.picklist(LOG_LEVELS as LogLevel[], `must be one of ${LOG_LEVELS.map((l) => JSON.stringify(l)).join(", ")}`),
+  ),
+  workerResourceLimits: v.optional(
+    v.strictObject(
+      {
+        maxOldGenerationSizeMb: v.optional(PositiveInteger),
+        maxYoungGenerationSizeMb: v.optional(PositiveInteger),
+        codeRangeSizeMb: v.optional(PositiveInteger),
+        stackSizeMb: v.optional(PositiveInteger),
+      },
+      "must be an object of maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb (positive integers)",
+    ),
   ),
   eventSource: v.optional(NonEmptyString),
   workerFile: v.optional(NonEmptyString),

@@ -30,6 +30,17 @@ export class WorkerCrashError extends ConvergeError {
   }
 }
 
+/**
+ * A reconcile stopped through no fault of its own: its worker thread was
+ * replaced because another reconcile on it ignored its abort, or this process
+ * lost the key's partition. Retried like any failure; counted apart.
+ */
+export class ReconcileInterruptedError extends ConvergeError {
+  constructor(key: string, why: string) {
+    super("ERR_RECONCILE_INTERRUPTED", `${key}: reconcile interrupted: ${why}`);
+  }
+}
+
 /** A controller method was used in a state that does not allow it. */
 export class ControllerStateError extends ConvergeError {
   constructor(message: string) {

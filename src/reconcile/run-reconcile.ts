@@ -1,14 +1,17 @@
 import { EffectRecorder } from "../pool/effects.js";
 import { toWireError, type BatchItem, type ClientOp, type ItemOutcome } from "../pool/protocol.js";
 import { bindResource, CONTEXT_INTERNALS, type InternalContext } from "./context.js";
-import { ReconcileTimeoutError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { ReconcileDeadline } from "./reconcile-deadline.js";
 import type { Reconciler, Result } from "./reconciler.js";
 
 export interface RunEnvironment {
   logger: Logger;
-  signal: AbortSignal;
+  /** reconcileTimeout, ms: counted from this reconcile's own start. */
+  timeoutMs: number;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
+  /** Told the reconcile's deadline when it starts and again when it ends (so it can be aborted from outside). */
+  track?(h: number, deadline: ReconcileDeadline | undefined): void;
 }
 
 /**
@@ -17,27 +20,34 @@ export interface RunEnvironment {
  */
 export async function runReconcile(reconciler: Reconciler, item: BatchItem, env: RunEnvironment): Promise<ItemOutcome> {
   const effects = new EffectRecorder();
+  const start = performance.now();
+  const deadline = new ReconcileDeadline(item.kind, item.uid, start, env.timeoutMs);
   const ctx: InternalContext = {
     request: item.reason === undefined
       ? { resourceKind: item.kind, resourceUid: item.uid }
       : { resourceKind: item.kind, resourceUid: item.uid, reason: item.reason },
-    signal: env.signal,
+    // Each reconcile's own signal, made when first read.
+    get signal() {
+      return deadline.signal;
+    },
     attempt: item.attempt,
     logger: env.logger,
     [CONTEXT_INTERNALS]: { effects, call: env.call },
   };
   bindResource(item.resource, effects);
-  const start = performance.now();
+  env.track?.(item.h, deadline);
   let outcome: ItemOutcome;
   try {
     const result = await reconciler.reconcile(ctx, item.resource as never);
     outcome = outcomeOf(item, result);
   } catch (error) {
-    const reason: unknown = env.signal.reason;
-    // One signal serves a whole batch (one timer, one controller): name this key in the error.
-    const timedOut = env.signal.aborted && reason instanceof ReconcileTimeoutError && !isTerminal(error);
-    const cause = timedOut ? new ReconcileTimeoutError(`${item.kind}/${item.uid}`, reason.timeoutMs) : error;
+    // Aborted and then thrown: the abort's reason (the timeout, a lost partition) is the cause,
+    // unless the reconcile itself said the failure is terminal.
+    const cause = deadline.aborted && deadline.reason instanceof Error && !isTerminal(error) ? deadline.reason : error;
     outcome = { h: item.h, error: toWireError(cause), ms: 0 };
+  } finally {
+    deadline.end();
+    env.track?.(item.h, undefined);
   }
   outcome.ms = performance.now() - start;
   const recorded = effects.toEffects(item.resource as { status?: unknown });

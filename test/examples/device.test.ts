@@ -18,7 +18,7 @@ describe.each([
 ] as const)("device example (%s)", (isolation, args) => {
   it("prints the seed's output lines in order when run as a program", async () => {
     const script = fileURLToPath(distUrl("examples/device.js"));
-    const { stdout } = await run(process.execPath, [script, ...args], { env: { ...process.env, CONVERGE_LOG_LEVEL: "info" } });
+    const { stdout } = await run(process.execPath, [script, ...args], { env: { ...process.env, CONVERGE_LOG_LEVEL: "debug" } });
     const lines = stdout.split("\n");
     const positions = positionsInOrder(lines, SEED_OUTPUT);
     expect(positions.every((p) => p >= 0), `missing or out of order in:\n${stdout}`).toBe(true);

@@ -12,7 +12,7 @@ for (const isolation of ["worker", "inline"] as const) {
   describe(`device example (${isolation})`, () => {
     it("converges dev-123 to running with Ready=True and prints the seed's output in order", { timeout: 20_000 }, async () => {
       const previous = process.env.CONVERGE_LOG_LEVEL;
-      process.env.CONVERGE_LOG_LEVEL = "info";
+      process.env.CONVERGE_LOG_LEVEL = "debug";
       try {
         const { value: device, lines } = await capturingConsoleLog(() => runDeviceExample(isolation));
         assert.equal(device?.status?.state, "running");

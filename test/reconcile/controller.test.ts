@@ -437,7 +437,7 @@ describe("Controller: concurrency", () => {
       await gate;
       finished++;
     });
-    const { storage, controller } = await setup(r, { workers: 1, maxBatch: 1 });
+    const { storage, controller } = await setup(r, { maxConcurrentReconciles: 1 });
     for (let i = 0; i < 10; i++) await storage.save("Thing", `k${i}`, thing(`k${i}`));
     await controller.start();
     while (r.calls.length === 0) await new Promise((resolve) => setImmediate(resolve));

@@ -189,7 +189,7 @@ describe("priority", () => {
     const client = new StorageClient(storage);
     for (let i = 0; i < 5; i++) await client.create({ kind: "Thing", uid: `listed${i}`, spec: { value: i } });
     await client.create({ kind: "Thing", uid: "urgent", spec: { value: 9 } });
-    const controller = new Controller(bus, storage, { isolation: "inline", workers: 1, maxBatch: 1, logger: silentLogger });
+    const controller = new Controller(bus, storage, { isolation: "inline", maxConcurrentReconciles: 1, logger: silentLogger });
     await controller.registerReconciler(r);
     cleanups.push(async () => {
       await controller.stop();

@@ -81,8 +81,12 @@ describe("worker isolation", () => {
     await controller.start();
     await untilAll<ChaosResource>(storage, "Chaos", uids, isDone, 25_000);
     const stats = controller.stats();
+    // Keys stream to both threads at once: which keys share a thread with a
+    // crash (and count as crashed too) depends on timing; every misbehaving
+    // key fails at least once and none is lost.
+    expect(stats.crashes + stats.timeouts + stats.interrupted).toBeGreaterThanOrEqual(5);
     expect(stats.crashes).toBeGreaterThanOrEqual(2);
-    expect(stats.timeouts).toBeGreaterThanOrEqual(3);
+    expect(stats.threadsReplaced).toBeGreaterThanOrEqual(2);
     for (const mode of ["exit", "async-throw", "cpu-hang", "ignore-abort", "honour-abort"]) {
       const stored = (await storage.load("Chaos", mode)) as ChaosResource;
       expect(stored.status?.attempts, mode).toBeGreaterThanOrEqual(2);
