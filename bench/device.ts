@@ -2,9 +2,23 @@ import type { Resource } from "../src/storage/resource.js";
 
 /** The e2e suite's resource: desired state in spec, actual in status. */
 export type BenchDevice = Resource<
-  { desired: "running"; /** xorshift rounds per reconcile (CPU-heavy runs only) */ spin?: number },
+  {
+    desired: "running";
+    /** xorshift rounds per reconcile (CPU-heavy runs only) */
+    spin?: number;
+    /** The fleet suite's I/O wait per reconcile, ms; every `slowEvery`-th device waits `slowMs` instead. */
+    waitMs?: number;
+    slowEvery?: number;
+    slowMs?: number;
+  },
   { state?: string; hash?: number }
 >;
+
+/** How long device `i` waits on its (simulated) network in the fleet suite. */
+export function waitOf(i: number, spec: BenchDevice["spec"]): number {
+  const { waitMs = 0, slowEvery = 0, slowMs = 0 } = spec;
+  return slowEvery > 0 && i % slowEvery === slowEvery - 1 ? slowMs : waitMs;
+}
 
 export const DEVICE_KIND = "Device";
 

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { backoffSuite } from "./backoff.js";
 import { e2eSuite } from "./e2e.js";
+import { fleetSuite } from "./fleet-suite.js";
 import { memorySuite } from "./memory.js";
 import { natsSkipReason, natsSuite } from "./nats.js";
 import { queueSuite } from "./queue.js";
@@ -14,6 +15,7 @@ import { environment, resultsJson, resultsMarkdown, type RunRecord, type SuiteCo
 const SUITES = {
   queue: queueSuite,
   backoff: backoffSuite,
+  fleet: fleetSuite,
   e2e: e2eSuite,
   nats: natsSuite,
   memory: memorySuite,

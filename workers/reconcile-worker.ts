@@ -93,6 +93,11 @@ class Session {
   constructor(task: SessionTask) {
     this.#port = task.port;
     this.#timeoutMs = task.timeoutMs;
+    for (const [kind, url] of Object.entries(task.modules)) {
+      this.#kindModules.set(kind, url);
+      // Imported now, while the main thread lists; a failure surfaces on the first key of that kind.
+      reconcilerAt(url).catch(() => {});
+    }
     this.served = new Promise((resolve) => (this.#resolveServed = resolve));
     const min = Math.max(0, LOG_LEVELS.indexOf(task.logLevel as LogLevel));
     const at = (level: "debug" | "info" | "warn" | "error") =>
@@ -108,7 +113,6 @@ class Session {
   #receive(message: MainMessage): void {
     switch (message.t) {
       case "run":
-        if (message.modules) for (const [kind, url] of Object.entries(message.modules)) this.#kindModules.set(kind, url);
         for (const item of message.items) void this.#run(item);
         break;
       case "abort":

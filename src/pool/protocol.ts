@@ -21,6 +21,8 @@ export interface BatchItem {
  */
 export interface SessionTask {
   port: MessagePort;
+  /** kind -> module URL of its reconciler; imported as the session starts, while the main thread lists. */
+  modules: Record<string, string>;
   timeoutMs: number;
   logLevel: string;
 }
@@ -87,8 +89,8 @@ export type WorkerMessage =
   | { t: "call"; id: number; op: ClientOp; args: unknown[] };
 
 export type MainMessage =
-  /** Start these reconciles; `modules` names the reconciler module of each kind the session has not been told of yet. */
-  | { t: "run"; items: BatchItem[]; modules?: Record<string, string> }
+  /** Start these reconciles now. */
+  | { t: "run"; items: BatchItem[] }
   /** Abort these keys' reconciles now (their signal), e.g. a partition this process lost. */
   | { t: "abort"; hs: number[]; reason: WireError }
   /** Finish what runs, then end the task. */

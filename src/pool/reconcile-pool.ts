@@ -21,8 +21,8 @@ export interface ReconcilePoolOptions {
   maxBatch: number;
   /** Each worker thread's heap limits; one that runs out is replaced, its keys retried. */
   resourceLimits?: WorkerResourceLimits;
-  /** The reconciler module of a kind. */
-  moduleOf(kind: string): string;
+  /** kind -> reconciler module URL, for every kind that runs here. */
+  modules: Record<string, string>;
 }
 
 export interface PoolHooks {
@@ -152,7 +152,7 @@ export class ReconcilePool {
   #spawn(): void {
     const session = new WorkerSession(
       this.#piscina,
-      { timeoutMs: this.#options.timeoutMs, logLevel: this.#options.logLevel },
+      { timeoutMs: this.#options.timeoutMs, logLevel: this.#options.logLevel, modules: this.#options.modules },
       {
         onOutcomes: (_session, outcomes) => {
           this.#failuresAtStart = 0;
@@ -212,11 +212,11 @@ export class ReconcilePool {
       shares[least].push(item);
     }
     const now = performance.now();
-    const { maxBatch, moduleOf } = this.#options;
+    const { maxBatch } = this.#options;
     for (let i = 0; i < sessions.length; i++) {
       const share = shares[i];
       for (let from = 0; from < share.length; from += maxBatch) {
-        sessions[i].send(from === 0 && share.length <= maxBatch ? share : share.slice(from, from + maxBatch), moduleOf, now);
+        sessions[i].send(from === 0 && share.length <= maxBatch ? share : share.slice(from, from + maxBatch), now);
       }
     }
     this.#armWatchdog();

@@ -38,8 +38,6 @@ const EXIT_WAIT_MS = 10_000;
 export class WorkerSession {
   /** Keys sent and not yet reported, to when they were sent. Insertion order = send order. */
   readonly inFlight = new Map<number, number>();
-  /** Kinds whose module URL this session has been told. */
-  readonly #kinds = new Set<string>();
   readonly #port: NodeMessagePort;
   readonly #killer = new AbortController();
   readonly #hooks: SessionHooks;
@@ -51,28 +49,25 @@ export class WorkerSession {
   /** Outcomes received: a session that reports none before dying counts as failing at start. */
   delivered = 0;
 
-  constructor(piscina: Piscina<unknown, SessionReturn>, options: { timeoutMs: number; logLevel: string }, hooks: SessionHooks) {
+  constructor(
+    piscina: Piscina<unknown, SessionReturn>,
+    options: { timeoutMs: number; logLevel: string; modules: Record<string, string> },
+    hooks: SessionHooks,
+  ) {
     this.#hooks = hooks;
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     port1.on("message", (message: WorkerMessage) => this.#receive(message));
-    const task = { port: port2, timeoutMs: options.timeoutMs, logLevel: options.logLevel };
+    const task = { port: port2, modules: options.modules, timeoutMs: options.timeoutMs, logLevel: options.logLevel };
     void piscina
       .run(task, { transferList: [port2] as never, signal: this.#killer.signal })
       .then((result) => this.#closed(result), (error) => this.#died(piscina, error));
   }
 
-  /** Sends keys to run now; `modules` maps each kind to its reconciler module URL. */
-  send(items: BatchItem[], moduleOf: (kind: string) => string, now: number): void {
-    let modules: Record<string, string> | undefined;
-    for (const item of items) {
-      this.inFlight.set(item.h, now);
-      if (!this.#kinds.has(item.kind)) {
-        this.#kinds.add(item.kind);
-        (modules ??= {})[item.kind] = moduleOf(item.kind);
-      }
-    }
-    this.#post(modules === undefined ? { t: "run", items } : { t: "run", items, modules });
+  /** Sends keys to run now. */
+  send(items: BatchItem[], now: number): void {
+    for (const item of items) this.inFlight.set(item.h, now);
+    this.#post({ t: "run", items });
   }
 
   abort(hs: number[], reason: WireError): void {

@@ -246,7 +246,11 @@ export class Controller {
       { reconcilerOf: (kind) => this.#registrations.get(kind)!.instance!, logger: this.#logger, timeoutMs, call },
       dispatcher.complete,
     );
-    if ([...this.#registrations.values()].some((r) => r.isolation === "worker")) {
+    const modules: Record<string, string> = {};
+    for (const registration of this.#registrations.values()) {
+      if (registration.isolation === "worker") modules[registration.kind] = registration.url!;
+    }
+    if (Object.keys(modules).length > 0) {
       pooled = new PooledRunner(
         {
           workerFile: options.workerFile ?? defaultWorkerFile(),
@@ -256,7 +260,7 @@ export class Controller {
           logLevel: options.workerLogLevel ?? "info",
           maxBatch: options.maxBatch ?? 256,
           resourceLimits: options.workerResourceLimits ?? { maxOldGenerationSizeMb: DEFAULT_WORKER_HEAP_MB },
-          moduleOf: (kind) => this.#registrations.get(kind)!.url!,
+          modules,
           logger: this.#logger,
           call,
           onThreadReplaced: () => {},

@@ -14,7 +14,8 @@ export interface PooledRunnerOptions {
   logLevel: string;
   maxBatch: number;
   resourceLimits?: WorkerResourceLimits;
-  moduleOf(kind: string): string;
+  /** kind -> reconciler module URL, for every worker-isolated kind. */
+  modules: Record<string, string>;
   logger: Logger;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
   /** Told how many reconciles were interrupted when a thread was replaced. */
@@ -44,7 +45,7 @@ export class PooledRunner implements ReconcileRunner {
         killAfterMs: options.killAfterMs,
         logLevel: options.logLevel,
         maxBatch: options.maxBatch,
-        moduleOf: options.moduleOf,
+        modules: options.modules,
         ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
       },
       {
