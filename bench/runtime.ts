@@ -45,6 +45,13 @@ export function installGc(): boolean {
   return typeof g.gc === "function";
 }
 
+/** How the suites collect garbage between timed runs here, for RESULTS.md. */
+export function gcDescription(): string {
+  if (typeof g.gc !== "function") return "no gc exposed: none between timed runs";
+  if (g.Bun !== undefined) return "gc: Bun.gc(true)";
+  return g.Deno !== undefined ? "gc: --v8-flags=--expose-gc" : "gc: --expose-gc";
+}
+
 /** The repository: this file is bench/runtime.ts (Bun, Deno) or dist/bench/runtime.js (Node). */
 export function repoRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
