@@ -44,11 +44,6 @@ export const DESIGN_ROWS: readonly DesignRow[] = [
   { name: "memory.bytes_per_queued_key", label: "memory per queued key", target: at("lower", 150), unit: "bytes" },
 ];
 
-/**
- * Why a runtime misses what Node meets, where the cause is known (found with quick
- * runs on this machine); keyed by runtime, then by row name or suite.
- */
-const KNOWN_CAUSES: Partial<Record<RuntimeName, Record<string, string>>> = {};
 
 /** Node when it ran: DESIGN's targets are Node's; else the first runtime that ran. */
 export function referenceRun(run: BenchRun): RunRecord | undefined {
@@ -162,15 +157,39 @@ function runtimeMisses(run: BenchRun): string[] {
     for (const record of run.runs.filter((r) => r !== ref)) {
       const m = measured(record, row.name);
       if (m?.met !== false) continue;
-      const causes = KNOWN_CAUSES[record.runtime];
-      const why = causes?.[row.name] ?? causes?.[row.name.slice(0, row.name.indexOf("."))];
       lines.push(
         `- \`${row.name}\` on ${record.env.runtime}: **${m.value} ${m.unit}** (${ref.env.runtime}: ${row.value} ${row.unit}; target ${targetText({ value: row.target, better: row.better }, row.unit)}). ` +
-          (why ?? "Cause not established."),
+          evidence(ref, record, row.name),
       );
     }
   }
   return lines;
+}
+
+/**
+ * What the run itself says about a miss: the machine's load when each runtime's suite
+ * started (they run one after the other), and for timer lateness the runtime's own
+ * `setTimeout` in the same run (late too: the runtime's timers and event loop; not: the scheduler).
+ */
+function evidence(ref: RunRecord, record: RunRecord, name: string): string {
+  const suite = name.slice(0, name.indexOf("."));
+  const load = (r: RunRecord) => r.reports.find((x) => x.name === suite)?.loadAverage?.[0];
+  const parts = [`Load average when the suite started: ${load(record) ?? "?"} (${ref.runtime}: ${load(ref) ?? "?"}) on ${record.env.cpus} CPUs.`];
+  const lateness = /^backoff\.(busy_)?(p99|max)_ms$/.exec(name);
+  if (lateness) {
+    const loop = lateness[1] ? "busy" : "idle";
+    const baseline = latenessOf(record, `setTimeout per key, ${loop}`);
+    if (baseline) {
+      const level = lateness[2] === "p99" ? 0.99 : 1;
+      parts.push(`One \`setTimeout\` per key on ${record.env.runtime} in the same run, ${loop} loop: ${lateness[2]} ${sketchQuantile(baseline, level)} ms.`);
+    }
+  }
+  return parts.join(" ");
+}
+
+function latenessOf(record: RunRecord, label: string): CdfSketch | undefined {
+  const series = (record.reports.find((r) => r.name === "backoff")?.data?.latenessCdf ?? []) as LatenessSeries[];
+  return series.find((s) => s.label.startsWith(label))?.sketch;
 }
 
 /** What the backoff suite hands over for the plot: each lateness series as a sketch. */
