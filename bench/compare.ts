@@ -79,6 +79,8 @@ function reasonFor(run: BenchRun, runtime: RuntimeName, name: string): string {
   const suite = name.slice(0, name.indexOf("."));
   const unmeasured = record.reports.flatMap((r) => r.unmeasured ?? []).find((u) => u.name === name);
   if (unmeasured) return `${runtime} cannot measure it: ${unmeasured.reason}`;
+  const unsupported = record.unsupported.find((u) => u.suite === suite);
+  if (unsupported) return `${runtime} cannot run the ${suite} suite: ${unsupported.reason}`;
   const failed = record.failed.find((f) => f.suite === suite);
   if (failed) return `the ${suite} suite failed on ${runtime}: ${failed.error}`;
   const skipped = record.skipped.find((s) => s.startsWith(`${suite} `));

@@ -126,6 +126,8 @@ export interface RunRecord {
   skipped: string[];
   /** Suites that threw: their rows are reported as not measured, with this error. */
   failed: { suite: string; error: string }[];
+  /** Suites that threw UnsupportedOnRuntimeError: this runtime cannot make their measurement (not a failure). */
+  unsupported: { suite: string; reason: string }[];
 }
 
 /** The whole run: every runtime asked for, in order. */
@@ -170,7 +172,7 @@ export function resultsJson(run: BenchRun): string {
     figures: perRuntime((r) => (r ? rowsOf(r).figures : [])),
     notMeasured: perRuntime((_, name) => notMeasured(run, name)),
     runtimeRuns: perRuntime((r, name) =>
-      r ? { env: r.env, durationMs: Math.round(r.durationMs), skipped: r.skipped, failed: r.failed, suites: r === ref ? "(above)" : suitesData(r) } : { crashed: run.crashed.find((c) => c.runtime === name)?.error },
+      r ? { env: r.env, durationMs: Math.round(r.durationMs), skipped: r.skipped, failed: r.failed, unsupported: r.unsupported, suites: r === ref ? "(above)" : suitesData(r) } : { crashed: run.crashed.find((c) => c.runtime === name)?.error },
     ),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
@@ -225,6 +227,7 @@ export function resultsMarkdown(run: BenchRun, plotFile: string | undefined): st
     }
     for (const name of ref.skipped) out.push(`\nNot run: ${name}.`);
     for (const f of ref.failed) out.push(`\n**Failed: ${f.suite}** (${f.error}).`);
+    for (const u of ref.unsupported) out.push(`\nNot measurable on ${ref.env.runtime}: ${u.suite} (${u.reason}).`);
   }
   if (several) {
     out.push("");

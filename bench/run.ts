@@ -13,7 +13,7 @@ import { memorySuite } from "./memory.js";
 import { natsSkipReason, natsSuite } from "./nats.js";
 import { queueSuite } from "./queue.js";
 import { backoffPlot, environment, resultsJson, resultsMarkdown, type BenchRun, type RunRecord, type SuiteContext, type SuiteReport } from "./results.js";
-import { benchCommand, currentRuntime, installGc, repoRoot, RUNTIMES, runtimeVersion, type RuntimeName } from "./runtime.js";
+import { benchCommand, currentRuntime, installGc, repoRoot, RUNTIMES, runtimeVersion, UnsupportedOnRuntimeError, type RuntimeName } from "./runtime.js";
 
 const SUITES = {
   queue: queueSuite,
@@ -218,6 +218,7 @@ async function runHere(args: Args, reportFile: string): Promise<number> {
   const reports: SuiteReport[] = [];
   const skipped: string[] = [];
   const failed: RunRecord["failed"] = [];
+  const unsupported: RunRecord["unsupported"] = [];
   for (const name of Object.keys(SUITES) as SuiteName[]) {
     if (args.only && !args.only.includes(name)) continue;
     const t0 = performance.now();
@@ -226,6 +227,11 @@ async function runHere(args: Args, reportFile: string): Promise<number> {
     try {
       report = await SUITES[name](ctx);
     } catch (error) {
+      if (error instanceof UnsupportedOnRuntimeError) {
+        log(`${name}: not measurable on ${error.runtime}: ${error.reason}`);
+        unsupported.push({ suite: name, reason: error.reason });
+        continue;
+      }
       const message = error instanceof Error ? error.message : String(error);
       log(`${name}: FAILED: ${error instanceof Error && error.stack ? error.stack : message}`);
       failed.push({ suite: name, error: message });
@@ -241,7 +247,7 @@ async function runHere(args: Args, reportFile: string): Promise<number> {
     for (const line of report.summary) log(`  ${line}`);
     log(`${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  const record: RunRecord = { runtime: ctx.runtime, quick: args.quick, when, durationMs: performance.now() - started, env, suites: Object.keys(SUITES), reports, skipped, failed };
+  const record: RunRecord = { runtime: ctx.runtime, quick: args.quick, when, durationMs: performance.now() - started, env, suites: Object.keys(SUITES), reports, skipped, failed, unsupported };
   writeFileSync(reportFile, JSON.stringify(record));
   return 0;
 }

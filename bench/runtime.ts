@@ -73,15 +73,33 @@ export interface Command {
   args: string[];
 }
 
+/** A measurement a runtime cannot make; a suite reports its row as unmeasured with `reason`. */
+export class UnsupportedOnRuntimeError extends Error {
+  override readonly name = "UnsupportedOnRuntimeError";
+  constructor(
+    readonly runtime: RuntimeName,
+    readonly reason: string,
+  ) {
+    super(`${runtime}: ${reason}`);
+  }
+}
+
+export interface BenchCommandOptions {
+  /** Write a V8/Chrome `.cpuprofile` of the child into this directory (`--cpu-prof`; Node and Bun only). */
+  cpuProfileDir?: string;
+}
+
 /** `bench/<script>` on `runtime`, with garbage collection exposed. */
-export function benchCommand(runtime: RuntimeName, script: string, args: string[]): Command {
+export function benchCommand(runtime: RuntimeName, script: string, args: string[], options: BenchCommandOptions = {}): Command {
   const root = repoRoot();
+  const profile = options.cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`];
   switch (runtime) {
     case "node":
-      return { command: binary("node"), args: ["--expose-gc", join(root, "dist/bench", `${script}.js`), ...args] };
+      return { command: binary("node"), args: ["--expose-gc", ...profile, join(root, "dist/bench", `${script}.js`), ...args] };
     case "bun":
-      return { command: binary("bun"), args: [join(root, "bench", `${script}.ts`), ...args] };
+      return { command: binary("bun"), args: [...profile, join(root, "bench", `${script}.ts`), ...args] };
     case "deno":
+      if (profile.length > 0) throw new UnsupportedOnRuntimeError("deno", "`deno run` has no --cpu-prof (V8's --prof writes a tick log, not a .cpuprofile)");
       return {
         command: binary("deno"),
         args: ["run", "-A", "--sloppy-imports", "--v8-flags=--expose-gc", join(root, "bench", `${script}.ts`), ...args],

@@ -36,7 +36,7 @@ function backoff(p99: number, setTimeoutOffset: number): SuiteReport {
 
 function record(runtime: RuntimeName, reports: SuiteReport[], failed: RunRecord["failed"] = []): RunRecord {
   const version = runtime === "node" ? "node v20.0.0" : `${runtime} 1.0.0`;
-  return { runtime, quick: true, when: "2026-12-06T00:00:00.000Z", durationMs: 1, env: env(version), suites: ["queue", "backoff", "e2e"], reports, skipped: [], failed };
+  return { runtime, quick: true, when: "2026-12-06T00:00:00.000Z", durationMs: 1, env: env(version), suites: ["queue", "backoff", "e2e", "memory"], reports, skipped: [], failed, unsupported: runtime === "bun" ? [{ suite: "memory", reason: "no heap figures" }] : [] };
 }
 
 const run: BenchRun = {
@@ -60,6 +60,7 @@ describe("bench runtime comparison", () => {
     expect(bun.get("queue.strings_vs_denque_set")).toBe("bun cannot measure it: no clock");
     expect(bun.get("queue.handles_vs_bare_ring")).toBe("the queue suite does not report this row yet");
     expect(bun.get("fleet.tail_vs_ideal_worker")).toBe("no fleet suite in this build yet");
+    expect(bun.get("memory.bytes_per_queued_key")).toBe("bun cannot run the memory suite: no heap figures");
     expect(bun.has("backoff.p99_ms")).toBe(false);
     const deno = notMeasured(run, "deno");
     expect(deno.map((r) => r.name)).toEqual(DESIGN_ROWS.map((r) => r.name));
