@@ -82,12 +82,17 @@ function parseRuntimes(value: string): RuntimeName[] {
   return [...new Set(names)] as RuntimeName[];
 }
 
+/** Relative to where the user typed the command: `npm run` moves to the package root, INIT_CWD is where it started. */
+function reconcilerPath(file: string): string {
+  return resolve(process.env.INIT_CWD ?? process.cwd(), file);
+}
+
 function checkReconciler(args: Args): void {
   const selected: string[] = args.only ?? Object.keys(SUITES);
   if (!selected.some((name) => RECONCILER_SUITES.includes(name))) {
     throw new UsageError(`--reconciler is used by the ${RECONCILER_SUITES.join(", ")} suite${RECONCILER_SUITES.length > 1 ? "s" : ""}, which ${args.only ? "--only leaves out" : "this build does not have"}`);
   }
-  const path = resolve(args.reconciler!);
+  const path = reconcilerPath(args.reconciler!);
   if (!existsSync(path)) throw new UsageError(`--reconciler: no file ${JSON.stringify(path)}`);
   if (path.endsWith(".ts") && (args.runtimes ?? [currentRuntime()]).includes("node")) {
     throw new UsageError(`--reconciler: node cannot import a TypeScript module (${path}); build it to .js, or use --runtime bun or deno`);
@@ -166,7 +171,7 @@ function childArgs(args: Args, reportFile: string): string[] {
   const out = ["--report", reportFile];
   if (args.quick) out.push("--quick");
   if (args.only) out.push("--only", args.only.join(","));
-  if (args.reconciler) out.push("--reconciler", resolve(args.reconciler));
+  if (args.reconciler) out.push("--reconciler", reconcilerPath(args.reconciler));
   return out;
 }
 
@@ -213,7 +218,7 @@ async function runHere(args: Args, reportFile: string): Promise<number> {
     quick: args.quick,
     log,
     runtime: currentRuntime(),
-    reconciler: args.reconciler === undefined ? undefined : pathToFileURL(resolve(args.reconciler)),
+    reconciler: args.reconciler === undefined ? undefined : pathToFileURL(reconcilerPath(args.reconciler)),
   };
   const reports: SuiteReport[] = [];
   const skipped: string[] = [];
