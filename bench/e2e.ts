@@ -7,10 +7,11 @@ import { calibrateSpin } from "./device.js";
 import { runFleet, type FleetMode, type FleetResult, type FleetSystem } from "./fleet.js";
 import { int, ms, rate, ratio, table } from "./format.js";
 import { DirectWriter, NaiveController } from "./naive-controller.js";
-import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
+import { figureRow, targetRow, type SuiteContext, type SuiteReport } from "./results.js";
+import { siblingModule } from "./runtime.js";
 
-const TRIVIAL = new URL("./trivial-reconciler.js", import.meta.url);
-const CPU_HEAVY = new URL("./cpu-reconciler.js", import.meta.url);
+const TRIVIAL = siblingModule(import.meta.url, "trivial-reconciler");
+const CPU_HEAVY = siblingModule(import.meta.url, "cpu-reconciler");
 const CPU_WORK_US = 200;
 
 function controllerSystem(reconciler: URL, isolation: Isolation, workers: number) {
@@ -152,7 +153,7 @@ export async function e2eSuite(ctx: SuiteContext): Promise<SuiteReport> {
         ? `Each table's systems ran ${reps} times, in forward then reverse order; ratios are taken within a repetition, then averaged.`
         : ""),
     "",
-    `Trivial reconciler (\`bench/trivial-reconciler.ts\`, registered by URL from \`dist/bench/\`): one \`updateStatus\`. The naive baseline ` +
+    `Trivial reconciler (\`bench/trivial-reconciler.ts\`, registered by URL: \`dist/bench/*.js\` on Node, \`bench/*.ts\` on Bun and Deno): one \`updateStatus\`. The naive baseline ` +
       `(\`bench/naive-controller.ts\` + \`bench/naive-worker.ts\`) lists and watches storage, loads each unconverged device and sends it to Piscina as one task ` +
       `(the plain object, structured clone); the worker returns the status and the main thread writes it with CAS, as the controller does. ` +
       `The "floor" row is not a contender: it loads each device and writes its status with CAS straight from the list and the watch on the main thread ` +
@@ -186,6 +187,7 @@ export async function e2eSuite(ctx: SuiteContext): Promise<SuiteReport> {
     name: "e2e",
     markdown,
     targets,
+    figures: [figureRow("e2e.inline_vs_naive_piscina", ratioOf(trivial, "inline", "naive"), "x")],
     summary: targets.map((t) => `${t.name} = ${t.value}${t.unit} (target ${t.better === "higher" ? ">=" : "<="} ${t.target}) ${t.met ? "met" : "MISSED"}`),
     data: { workers, devices, cpuDevices, cpuWorkUs: CPU_WORK_US, spinRounds: rounds, repetitions: reps, runs: all.map((r) => ({ id: r.id, label: r.label, mode: r.mode, run: r.rep + 1, ...r.result })) },
   };

@@ -1,10 +1,11 @@
-// Run by the memory suite in a fresh `node --expose-gc` process, so nothing
+// Run by the memory suite in a fresh process (its gc exposed), so nothing
 // else lives on the heap: builds one structure for n keys and prints the
 // bytes it added (heap + off-heap typed arrays) as one JSON line.
 import Denque from "denque";
 import { defaultControllerRateLimiter } from "../src/queue/default-rate-limiter.js";
 import { RateLimitedWorkQueue } from "../src/queue/rate-limited-work-queue.js";
 import { DEVICE_KIND, deviceUid } from "./device.js";
+import { currentRuntime, installGc } from "./runtime.js";
 
 export const MEMORY_VARIANTS = ["queue", "denqueSet", "uids"] as const;
 export type MemoryVariant = (typeof MEMORY_VARIANTS)[number];
@@ -18,14 +19,16 @@ export interface MemoryMeasurement {
 }
 
 function gc(): void {
+  installGc();
   const collect = (globalThis as { gc?: () => void }).gc;
-  if (!collect) throw new Error("memory-child: run node with --expose-gc");
+  if (!collect) throw new Error("memory-child: run node with --expose-gc (deno: --v8-flags=--expose-gc)");
   for (let i = 0; i < 3; i++) collect();
 }
 
 function used(): { heap: number; external: number } {
   const m = process.memoryUsage();
-  return { heap: m.heapUsed, external: m.external };
+  // Bun's heapUsed counts the external (typed array) bytes too.
+  return { heap: currentRuntime() === "bun" ? m.heapUsed - m.external : m.heapUsed, external: m.external };
 }
 
 function build(variant: MemoryVariant, uids: string[]): unknown {

@@ -1,12 +1,11 @@
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { int, table } from "./format.js";
 import type { MemoryMeasurement, MemoryVariant } from "./memory-child.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
+import { benchCommand, type RuntimeName } from "./runtime.js";
 
 const run = promisify(execFile);
-const CHILD = fileURLToPath(new URL("./memory-child.js", import.meta.url));
 
 const LABELS: Record<MemoryVariant, string> = {
   queue: "controller queue path: intern `Device/<uid>` + addHandle (TARGET row)",
@@ -14,8 +13,10 @@ const LABELS: Record<MemoryVariant, string> = {
   uids: "the uid strings themselves (owned by storage, not counted above)",
 };
 
-async function measure(variant: MemoryVariant, keys: number): Promise<MemoryMeasurement> {
-  const { stdout } = await run(process.execPath, ["--expose-gc", CHILD, variant, String(keys)], { maxBuffer: 1 << 20 });
+async function measure(runtime: RuntimeName, variant: MemoryVariant, keys: number): Promise<MemoryMeasurement> {
+  // The same runtime as the suite, with its gc exposed (Node --expose-gc, Deno --v8-flags=--expose-gc, Bun.gc).
+  const { command, args } = benchCommand(runtime, "memory-child", [variant, String(keys)]);
+  const { stdout } = await run(command, args, { maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split("\n").pop()!) as MemoryMeasurement;
 }
 
@@ -24,15 +25,15 @@ export async function memorySuite(ctx: SuiteContext): Promise<SuiteReport> {
   ctx.log(`memory: ${int(keys)} queued keys, one child process per measurement`);
   const results: MemoryMeasurement[] = [];
   for (const variant of ["queue", "denqueSet", "uids"] as const) {
-    const m = await measure(variant, keys);
+    const m = await measure(ctx.runtime, variant, keys);
     results.push(m);
     ctx.log(`memory ${variant}: ${m.bytesPerKey.toFixed(1)} bytes/key`);
   }
   const queue = results.find((r) => r.variant === "queue")!;
   const targets = [targetRow("memory.bytes_per_queued_key", queue.bytesPerKey, 150, "lower", "bytes")];
   const markdown = [
-    `${int(keys)} distinct keys queued, each measured in its own \`node --expose-gc\` child process (\`bench/memory-child.ts\`): ` +
-      "`gc()` three times, `process.memoryUsage()` (heapUsed + external, so typed arrays count), build, `gc()` again, difference / keys. " +
+    `${int(keys)} distinct keys queued, each measured in its own child process of the same runtime with its gc exposed (\`bench/memory-child.ts\`): ` +
+      "`gc()` three times, `process.memoryUsage()` (heapUsed + external, so typed arrays count; Bun's heapUsed already holds external, so it is counted once), build, `gc()` again, difference / keys. " +
       "The uid strings (`dev-0000000`…) are created before the first snapshot: storage and the informer hold them anyway. " +
       "The queue is `new RateLimitedWorkQueue(defaultControllerRateLimiter(), { retainKeys: true })`, as the controller builds it, " +
       "and each key goes in as ``queue.addHandle(queue.handleOf(`${kind}/${uid}`))``, as `Controller#add` does. " +

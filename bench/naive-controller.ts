@@ -3,6 +3,7 @@ import { Piscina } from "piscina";
 import { ConflictError } from "../src/storage/errors.js";
 import type { Storage } from "../src/storage/storage.js";
 import { DEVICE_KIND, type BenchDevice } from "./device.js";
+import { siblingModule } from "./runtime.js";
 
 /**
  * Calls `each` (awaiting it) with the uid of every device put whose status is
@@ -37,7 +38,7 @@ export class NaiveController {
   constructor(storage: Storage, threads: number) {
     this.#storage = storage;
     this.#pool = new Piscina({
-      filename: fileURLToPath(new URL("./naive-worker.js", import.meta.url)),
+      filename: fileURLToPath(siblingModule(import.meta.url, "naive-worker")),
       minThreads: threads,
       maxThreads: threads,
     });

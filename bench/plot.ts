@@ -4,8 +4,8 @@ export interface CdfSeries {
   label: string;
   color: string;
   dashed?: boolean;
-  /** Lateness samples in ms (negative = fired early). */
-  values: Float64Array;
+  /** Lateness samples in ms (negative = fired early), or their sketch (a run in another process). */
+  values: Float64Array | CdfSketch;
   /** Extra text for the legend, e.g. "p99 0.42 ms, max 1.1 ms, 0 early". */
   note: string;
 }
@@ -21,15 +21,46 @@ export interface CdfPlotOptions {
 const W = 800;
 /** The y axis ends at 99.999%: "all" (with 100k keys that is the last one). */
 const TOP_NINES = 5;
-const H = 460;
-const M = { left: 70, right: 24, top: 62, bottom: 150 };
+/** Plot height; the legend below it grows with the series. */
+const PLOT_H = 248;
+const M = { left: 70, right: 24, top: 62, bottomAxis: 60 };
+
+/**
+ * A distribution carried between processes: its quantiles at fixed levels, dense in
+ * the tail (the plot's nines scale), so a few hundred numbers draw what 100k samples do.
+ */
+export interface CdfSketch {
+  levels: number[];
+  quantiles: number[];
+}
+
+const SKETCH_LEVELS: number[] = (() => {
+  const levels = new Set<number>();
+  for (let i = 0; i <= 200; i++) levels.add(i / 200);
+  // 1 - 10^-d for d in 1..TOP_NINES in steps of 0.025: 40 points per nine.
+  for (let k = 40; k <= TOP_NINES * 40; k++) levels.add(Number((1 - 10 ** (-k / 40)).toPrecision(12)));
+  return [...levels].sort((a, b) => a - b);
+})();
+
+export function cdfSketch(values: Float64Array): CdfSketch {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  const quantiles = SKETCH_LEVELS.map((f) => (n === 0 ? 0 : Number(sorted[Math.min(n - 1, Math.max(0, Math.ceil(f * n) - 1))].toFixed(4))));
+  return { levels: SKETCH_LEVELS, quantiles };
+}
+
+/** The sketch's quantile at `level` (nearest level at or above it). */
+export function sketchQuantile(sketch: CdfSketch, level: number): number {
+  const i = sketch.levels.findIndex((f) => f >= level);
+  return sketch.quantiles[i === -1 ? sketch.quantiles.length - 1 : i];
+}
 
 function esc(s: string): string {
   return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
 
-/** Fraction of `sorted` that is <= x (binary search). */
-function cdfAt(sorted: Float64Array, x: number): number {
+/** How many of `sorted` are <= x (binary search). */
+function countAtMost(sorted: ArrayLike<number>, x: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -37,7 +68,19 @@ function cdfAt(sorted: Float64Array, x: number): number {
     if (sorted[mid] <= x) lo = mid + 1;
     else hi = mid;
   }
-  return sorted.length === 0 ? 0 : lo / sorted.length;
+  return lo;
+}
+
+/** The empirical CDF of samples, or the step function through a sketch's quantiles. */
+function cdfOf(values: Float64Array | CdfSketch): (x: number) => number {
+  if (values instanceof Float64Array) {
+    const sorted = Float64Array.from(values).sort();
+    return (x) => (sorted.length === 0 ? 0 : countAtMost(sorted, x) / sorted.length);
+  }
+  return (x) => {
+    const i = countAtMost(values.quantiles, x);
+    return i === 0 ? 0 : values.levels[i - 1];
+  };
 }
 
 function niceStep(range: number): number {
@@ -50,7 +93,8 @@ function niceStep(range: number): number {
 /** Empirical CDFs of `series` over [xMin, xMax]; values outside are clipped (the legend gives the tails). */
 export function cdfPlotSvg(series: CdfSeries[], opts: CdfPlotOptions): string {
   const plotW = W - M.left - M.right;
-  const plotH = H - M.top - M.bottom;
+  const plotH = PLOT_H;
+  const H = M.top + plotH + M.bottomAxis + 20 * series.length + 10;
   const sx = (x: number) => M.left + ((x - opts.xMin) / (opts.xMax - opts.xMin)) * plotW;
   // The "nines" scale: p50, p90, p99, p99.9, … equally spaced, so the tail that decides lateness targets is visible.
   const nines = (f: number) => Math.min(TOP_NINES, -Math.log10(Math.max(10 ** -TOP_NINES, 1 - f)));
@@ -83,11 +127,11 @@ export function cdfPlotSvg(series: CdfSeries[], opts: CdfPlotOptions): string {
   // Curves.
   const points = 600;
   for (const s of series) {
-    const sorted = Float64Array.from(s.values).sort();
+    const cdf = cdfOf(s.values);
     const coords: string[] = [];
     for (let i = 0; i <= points; i++) {
       const x = opts.xMin + ((opts.xMax - opts.xMin) * i) / points;
-      coords.push(`${sx(x).toFixed(1)},${sy(cdfAt(sorted, x)).toFixed(1)}`);
+      coords.push(`${sx(x).toFixed(1)},${sy(cdf(x)).toFixed(1)}`);
     }
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""} points="${coords.join(" ")}"/>`);
   }

@@ -7,10 +7,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Controller, JetStreamEventBus, KvStorage, StorageClient, connectNats, silentLogger, type Logger } from "../src/index.js";
 import { NatsServer } from "../test/helpers/nats-server.js";
+import { repoRoot, siblingModule } from "./runtime.js";
 import type { SoakDevice } from "./soak-reconciler.js";
 
 const { values } = parseArgs({
@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   const figures: Record<string, string | number> = { devices, failRate, crashEvery };
   let failed = false;
   try {
-    await controller.registerReconciler(new URL("./soak-reconciler.js", import.meta.url));
+    await controller.registerReconciler(siblingModule(import.meta.url, "soak-reconciler"));
     await controller.start();
     const uid = (i: number) => `d${String(i).padStart(6, "0")}`;
     for (let i = 0; i < devices; i += 500) {
@@ -205,14 +205,14 @@ function report(figures: Record<string, string | number>, checks: Record<string,
   ];
   const text = lines.join("\n");
   console.log(text);
-  const out = values.out ?? fileURLToPath(new URL("../../bench/SOAK.md", import.meta.url));
+  const out = values.out ?? join(repoRoot(), "bench/SOAK.md");
   writeFileSync(out, text);
   if (values.out === undefined) updateResults(text);
 }
 
 /** Replaces (or appends) the soak section at the end of bench/RESULTS.md, as the bench runner lays it out. */
 function updateResults(text: string): void {
-  const file = fileURLToPath(new URL("../../bench/RESULTS.md", import.meta.url));
+  const file = join(repoRoot(), "bench/RESULTS.md");
   let results: string;
   try {
     results = readFileSync(file, "utf8");

@@ -1,5 +1,5 @@
 // The e2e suite's trivial reconciler: one status write when the device is not
-// in its desired state. Loaded by URL (dist/bench/trivial-reconciler.js).
+// in its desired state. Loaded by URL (dist/bench/*.js on Node, bench/*.ts on Bun and Deno).
 import { BaseReconciler } from "../src/reconcile/base-reconciler.js";
 import type { ReconcileContext } from "../src/reconcile/reconciler.js";
 import { DEVICE_KIND, type BenchDevice } from "./device.js";
