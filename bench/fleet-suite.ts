@@ -12,8 +12,9 @@ import { waitOf, type BenchDevice } from "./device.js";
 import { runFleet, type FleetSystem } from "./fleet.js";
 import { int, ms, ratio, table } from "./format.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
+import { siblingModule } from "./runtime.js";
 
-const WAIT = new URL("./wait-reconciler.js", import.meta.url);
+const WAIT = siblingModule(import.meta.url, "wait-reconciler");
 const CONCURRENCY = 512;
 
 interface Load {
@@ -64,10 +65,12 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteReport> {
     { id: "tail", label: `20 ms each, 1% wait ${slowMs / 1000} s`, spec: { desired: "running", waitMs: 20, slowEvery: 100, slowMs } },
     { id: "uniform", label: "100 ms each", spec: { desired: "running", waitMs: 100 } },
   ];
-  ctx.log(`fleet: ${int(devices)} devices, concurrency ${CONCURRENCY}, ${workers} workers, ${reps} repetition(s)`);
+  // A user's reconciler (`--reconciler`) reconciles the same Device resources, with the same spec.
+  const reconciler = ctx.reconciler ?? WAIT;
+  ctx.log(`fleet: ${int(devices)} devices, concurrency ${CONCURRENCY}, ${workers} workers, ${reps} repetition(s), reconciler ${reconciler.pathname.split("/").pop()}`);
   // Compiled before it is timed.
-  await runFleet(500, controllerSystem(WAIT, "worker", workers), { desired: "running", waitMs: 1 }, "existing");
-  await runFleet(500, controllerSystem(WAIT, "inline", workers), { desired: "running", waitMs: 1 }, "existing");
+  await runFleet(500, controllerSystem(reconciler, "worker", workers), { desired: "running", waitMs: 1 }, "existing");
+  await runFleet(500, controllerSystem(reconciler, "inline", workers), { desired: "running", waitMs: 1 }, "existing");
 
   const rows: (string | number)[][] = [];
   const targets = [];
@@ -81,7 +84,7 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteReport> {
       const ideal = await idealPool(devices, load.spec, CONCURRENCY);
       times.ideal.push(ideal);
       for (const isolation of order) {
-        const result = await runFleet(devices, controllerSystem(WAIT, isolation, workers), load.spec, "existing");
+        const result = await runFleet(devices, controllerSystem(reconciler, isolation, workers), load.spec, "existing");
         times[isolation].push(result.elapsedMs);
         ratios[isolation].push(ideal / result.elapsedMs);
         ctx.log(`fleet ${load.id} ${isolation}: ${ms(result.elapsedMs)} (ideal ${ms(ideal)}), ${result.reconciles} reconciles, CPU ${result.cpuSeconds.toFixed(1)} s`);

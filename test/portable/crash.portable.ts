@@ -50,8 +50,13 @@ describe("worker isolation", () => {
       await controller.start();
       await untilAll<ChaosResource>(storage, "Chaos", uids, (r) => r.status?.done === true, 20_000);
       const stats = controller.stats();
+      // Keys stream to every thread at once: a key that shares a thread with a
+      // crash fails with it, so which failure each misbehaving key reports
+      // depends on timing; that each fails at least once and none is lost does not.
       assert.ok(stats.crashes >= 2, `crashes ${stats.crashes}: exit and async-throw each crash a worker`);
-      assert.ok(stats.timeouts >= 3, `timeouts ${stats.timeouts}: cpu-hang, ignore-abort and honour-abort each time out`);
+      const failures = stats.crashes + stats.timeouts + stats.interrupted;
+      assert.ok(failures >= MODES.length, `failures ${failures}: every misbehaving key fails at least once`);
+      assert.ok(stats.threadsReplaced >= 2, `threads replaced ${stats.threadsReplaced}`);
       for (const mode of MODES) {
         const stored = (await storage.load("Chaos", mode)) as ChaosResource;
         assert.ok((stored.status?.attempts ?? 0) >= 2, `${mode} converged on a retry`);
