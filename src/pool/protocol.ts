@@ -11,6 +11,8 @@ export interface BatchItem {
   reason?: string;
   attempt: number;
   resource: unknown;
+  /** Scale-out: the lease of the key's partition, for reconcilers to hand to devices. */
+  fence?: { partition: number; token: number };
 }
 
 /**

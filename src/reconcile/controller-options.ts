@@ -1,6 +1,8 @@
 import * as v from "valibot";
 import { ValidationError } from "../codec/errors.js";
+import type { Sharding } from "../cluster/sharding.js";
 import type { RateLimiter } from "../queue/rate-limiter.js";
+import type { LeaderElection } from "./leader-sharding.js";
 import type { ControllerOptions } from "./controller.js";
 import { LOG_LEVELS, type LogLevel, type Logger } from "./logger.js";
 import { ControllerMetrics } from "../metrics/metrics.js";
@@ -26,6 +28,8 @@ const NonEmptyString = v.pipe(v.string("must be a non-empty string"), v.nonEmpty
 
 const RATE_LIMITER_METHODS = ["when", "forget", "numRequeues"] as const;
 const LOGGER_METHODS = ["debug", "info", "warn", "error"] as const;
+const SHARDING_METHODS = ["partitionOf", "owns", "fence", "join", "leave", "stats"] as const;
+const ELECTION_METHODS = ["changes", "resign"] as const;
 
 /**
  * An object (class instances included: the value itself is kept, not copied)
@@ -77,6 +81,8 @@ const OptionEntries = v.object({
   resyncPeriod: v.optional(Milliseconds),
   garbageCollection: v.optional(v.boolean("must be true or false")),
   metrics: v.optional(v.instance(ControllerMetrics, "must be a ControllerMetrics")),
+  sharding: v.optional(withMethods<Sharding>("a Sharding (KvSharding from converge/nats)", SHARDING_METHODS)),
+  leaderElection: v.optional(withMethods<LeaderElection>("a leader election (KvLeaderElection from converge/nats)", ELECTION_METHODS)),
 });
 
 // A ControllerOptions field missing above would be refused as unknown: fail the build instead.
@@ -124,6 +130,9 @@ export function parseControllerOptions(options: unknown): ControllerOptions {
   }
   if (result.success) {
     const parsed: ControllerOptions = result.output;
+    if (parsed.sharding !== undefined && parsed.leaderElection !== undefined) {
+      throw new ValidationError("options.leaderElection", "cannot be combined with options.sharding (a leader holds the whole fleet)");
+    }
     return parsed;
   }
   const issue = result.issues[0];

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
+import type { Sharding, ShardingStats } from "../cluster/sharding.js";
 import type { CloudEvent } from "../events/cloud-event.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
 import { ControllerMetrics } from "../metrics/metrics.js";
@@ -21,8 +22,10 @@ import { Dispatcher } from "./dispatcher.js";
 import { ControllerStateError } from "./errors.js";
 import { Informer } from "./informer.js";
 import { InlineRunner } from "./inline-runner.js";
+import { LeaderSharding, type LeaderElection } from "./leader-sharding.js";
 import { defaultLogger, type Logger } from "./logger.js";
 import { OutcomeApplier } from "./outcome-applier.js";
+import { PartitionGate } from "./partition-gate.js";
 import { PooledRunner } from "./pooled-runner.js";
 import type { ReconcileRunner } from "./reconcile-runner.js";
 import type { ReconcileRequest, Reconciler } from "./reconciler.js";
@@ -33,6 +36,7 @@ import { StorageClient } from "./storage-client.js";
 
 export type { Isolation, RegisterOptions } from "./registrations.js";
 export type { ControllerStats } from "./controller-stats.js";
+export type { LeaderElection } from "./leader-sharding.js";
 
 export interface ControllerOptions {
   /** Worker threads (worker isolation). Default: CPU count. */
@@ -66,6 +70,17 @@ export interface ControllerOptions {
   garbageCollection?: boolean;
   /** Where to count queue and reconcile metrics (Prometheus text and snapshots). Default: none, at no cost. */
   metrics?: ControllerMetrics;
+  /**
+   * Scale-out: many controller processes share the fleet, each reconciling the
+   * keys of the partitions it holds a lease on (`KvSharding` from
+   * `converge/nats`). A key never runs in two processes at once.
+   */
+  sharding?: Sharding;
+  /**
+   * client-go's model: one controller process is active, the others wait on
+   * standby (`KvLeaderElection` from `converge/nats`). Not with `sharding`.
+   */
+  leaderElection?: LeaderElection;
 }
 
 export interface EnqueueOptions {
@@ -114,6 +129,7 @@ export class Controller {
   #pooled: PooledRunner | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #gate: PartitionGate | undefined;
 
   constructor(bus: EventBus, storage: Storage, options: ControllerOptions = {}) {
     // Every option validated (valibot) before anything is built; errors name the option.
@@ -135,6 +151,8 @@ export class Controller {
       metricsKind: (kind) => this.#metrics?.kindIndex(kind) ?? -1,
     });
     this.#handles = new ResourceHandles((key) => queue.handleOf(key), (h, kind) => this.#onNewHandle(h, kind));
+    const sharding = options.sharding ?? (options.leaderElection ? new LeaderSharding(options.leaderElection) : undefined);
+    const gate = (this.#gate = sharding && this.#partitionGate(sharding));
     this.#informer = new Informer({
       storage,
       client: this.#client,
@@ -145,6 +163,21 @@ export class Controller {
       kinds: () => this.#registrations.kinds(),
       handleOf: (kind, uid) => this.#handles.handleOf(kind, uid),
       enqueue: (h, reason, low) => this.#queue.add(h, reason, 0, low ? LOW_PRIORITY : DEFAULT_PRIORITY),
+      ...(gate ? { accepts: (key: string) => gate.acceptsKey(key) } : {}),
+    });
+  }
+
+  #partitionGate(sharding: Sharding): PartitionGate {
+    return new PartitionGate({
+      sharding,
+      logger: this.#logger,
+      keyOf: (h) => this.#queue.keyOf(h),
+      relist: (partitions) => this.#informer.relist("partition acquired", (key) => partitions.has(sharding.partitionOf(key))),
+      abort: (hs, reason) => {
+        this.#inline?.abort(hs, reason);
+        this.#pooled?.abort(hs, reason);
+      },
+      forget: (partitions) => this.#informer.forget((h) => partitions.has(this.#gate!.partitionOf(h))),
     });
   }
 
@@ -194,6 +227,8 @@ export class Controller {
         poolUtilization: () => dispatcher.running / this.#maxConcurrent,
       });
       await this.#informer.start();
+      // Sharded, the initial list found nothing of ours: each partition is listed as it is acquired.
+      await this.#gate?.sharding.join(this.#gate);
     } catch (error) {
       this.health.markNotReady(`start failed: ${(error as Error)?.message ?? error}`);
       await this.#subscription?.unsubscribe().catch(() => {});
@@ -241,6 +276,7 @@ export class Controller {
       runnerOf: (kind): ReconcileRunner => (this.#registrations.get(kind)?.isolation === "worker" ? pooled! : inline!),
       invalidity: (kind, resource) => this.#registrations.invalidity(kind, resource),
       release: (h) => this.#release(h),
+      ...(this.#gate ? { gate: this.#gate } : {}),
     });
     inline = new InlineRunner(
       { reconcilerOf: (kind) => this.#registrations.get(kind)!.instance!, logger: this.#logger, timeoutMs, call },
@@ -298,6 +334,8 @@ export class Controller {
     const subscription = this.#subscription;
     this.#subscription = undefined;
     await subscription?.unsubscribe().catch((error) => this.#logger.warn("unsubscribe failed:", error));
+    // Hand every partition over cleanly: its running reconciles finish first.
+    await this.#gate?.sharding.leave().catch((error) => this.#logger.warn("leaving the shard group failed:", error));
     this.#queue.raw.shutDown();
     await this.#dispatcher?.stop();
     await this.#inline?.close();
@@ -334,6 +372,11 @@ export class Controller {
     if (!Number.isInteger(priority) || Math.abs(priority) > MAX_PRIORITY) {
       throw new ValidationError("options.priority", `must be an integer in -${MAX_PRIORITY}..${MAX_PRIORITY}, got ${String(priority)}`);
     }
+    if (this.#gate !== undefined && !this.#gate.acceptsKey(`${kind}/${uid}`)) {
+      // Another process holds its partition; it reconciles the key on every change it sees.
+      this.#logger.debug(`${kind}/${uid}: enqueue ignored, its partition is held by another process`);
+      return;
+    }
     this.#queue.add(this.#handles.handleOf(kind, uid), request.reason, delayMs, priority);
   }
 
@@ -355,9 +398,10 @@ export class Controller {
     }
   }
 
-  stats(): ControllerStats {
+  stats(): ControllerStats & { sharding?: ShardingStats } {
     return {
       ...this.#counters,
+      ...(this.#gate ? { sharding: this.#gate.sharding.stats() } : {}),
       threadsReplaced: this.#pooled?.threadsReplaced ?? 0,
       queueDepth: this.#queue.raw.len(),
       processing: this.#queue.raw.processing(),
@@ -386,6 +430,7 @@ export class Controller {
   #release(h: number): void {
     if (this.#queue.raw.release(this.#queue.keyOf(h))) {
       this.#queue.reset(h);
+      this.#gate?.reset(h);
       this.#informer.release(h);
       this.#handles.release(h);
     }
@@ -397,6 +442,8 @@ export class Controller {
     if (kind === undefined || uid === undefined || !this.#registrations.has(kind)) return;
     // An event a reconcile emitted about its own resource must not trigger it again.
     if (event.reconcilekey === `${kind}/${uid}`) return;
+    // Scale-out: every process sees every event; the key's holder acts on it.
+    if (this.#gate !== undefined && !this.#gate.acceptsKey(`${kind}/${uid}`)) return;
     this.#queue.add(this.#handles.handleOf(kind, uid), event.type);
   }
 

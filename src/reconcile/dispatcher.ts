@@ -8,6 +8,7 @@ import type { Informer } from "./informer.js";
 import type { Job } from "./job.js";
 import type { Logger } from "./logger.js";
 import type { OutcomeApplier } from "./outcome-applier.js";
+import type { PartitionGate } from "./partition-gate.js";
 import type { ReconcileRunner } from "./reconcile-runner.js";
 import type { ResourceHandles } from "./resource-handles.js";
 
@@ -27,6 +28,8 @@ export interface DispatcherOptions {
   invalidity(kind: string, resource: Resource): string | undefined;
   /** A key whose resource is gone: give its handle back if nothing else wants it. */
   release(h: number): void;
+  /** Scale-out: only keys of partitions held here run. */
+  gate?: PartitionGate;
 }
 
 /**
@@ -93,12 +96,14 @@ export class Dispatcher {
   #take(h: number, now: number | undefined): void {
     const o = this.#o;
     o.queue.dispatched(h, now);
-    if (this.#stopping) {
-      // Shutting down: queued keys are not started (they are still in storage).
+    if (this.#stopping || (o.gate !== undefined && !o.gate.mayRun(h))) {
+      // Shutting down, or its partition is not (or no longer) ours: not started.
+      // It is still in storage; the next start, or the partition's holder, lists it.
       o.queue.done(h);
       return;
     }
     this.#running++;
+    o.gate?.started(h);
     const kind = o.handles.kindOf(h);
     const uid = o.handles.uidOf(h);
     // The informer cache (fed by list and watch) saves a read per reconcile; a
@@ -143,10 +148,13 @@ export class Dispatcher {
     const item: BatchItem = reason === undefined
       ? { h, kind: job.kind, uid: job.uid, attempt, resource: undefined }
       : { h, kind: job.kind, uid: job.uid, attempt, reason, resource: undefined };
+    const fence = o.gate?.fenceOf(h);
+    if (fence !== undefined) item.fence = { partition: fence.partition, token: fence.token };
     o.runnerOf(job.kind).run(job, item);
   }
 
   #finish(h: number): void {
+    this.#o.gate?.ended(h);
     this.#o.queue.done(h);
     this.#running--;
     this.#wakeSlot();

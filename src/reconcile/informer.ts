@@ -25,6 +25,8 @@ export interface InformerOptions {
   handleOf(kind: string, uid: string): number;
   /** `low` marks bulk work (lists, resyncs) that must not crowd out real changes. */
   enqueue(h: number, reason: string, low: boolean): void;
+  /** Scale-out: whether this process reconciles the key now; others are neither cached nor enqueued. */
+  accepts?(key: string): boolean;
 }
 
 const WATCH_RETRY_BASE_MS = 100;
@@ -83,12 +85,20 @@ export class Informer {
     await this.#running;
   }
 
-  /** Enqueues every resource of every registered kind, low priority, and refreshes the cache. */
-  async relist(reason: string): Promise<void> {
+  /**
+   * Enqueues every resource of every registered kind (that `only` accepts, and
+   * this process reconciles), low priority, and refreshes the cache.
+   */
+  async relist(reason: string, only?: (key: string) => boolean): Promise<void> {
+    const accepts = this.#o.accepts;
     for (const kind of this.#o.kinds()) {
       // With values, as an informer lists: the first reconcile of each needs no read.
       // Shared, not copied: the informer and the controller never mutate what they read.
       for (const resource of await this.#o.storage.loadAll(kind, { shareValues: true })) {
+        if (only !== undefined || accepts !== undefined) {
+          const key = `${kind}/${resource.uid}`;
+          if ((only !== undefined && !only(key)) || (accepts !== undefined && !accepts(key))) continue;
+        }
         const h = this.#o.handleOf(kind, resource.uid);
         this.#remember(h, resource);
         this.#o.enqueue(h, reason, true);
@@ -179,6 +189,7 @@ export class Informer {
     if (change.type === "delete" && this.#o.garbageCollection) this.#collectChildrenOf(change.kind, change.uid);
     const watched = this.#o.kind(change.kind);
     if (!watched) return;
+    if (this.#o.accepts !== undefined && !this.#o.accepts(`${change.kind}/${change.uid}`)) return;
     const h = this.#o.handleOf(change.kind, change.uid);
     this.#ensure(h);
     if (change.type === "delete") {
@@ -197,6 +208,13 @@ export class Informer {
     this.#remember(h, change.value);
     if (watched.generationChangedPredicate && previous !== undefined && sameGeneration(previous, change.value)) return;
     this.#o.enqueue(h, "storage put", false);
+  }
+
+  /** Drops the cached values of the handles `which` selects (partitions this process gave up). */
+  forget(which: (h: number) => boolean): void {
+    for (let h = 0; h < this.#cache.length; h++) {
+      if (this.#cache[h] !== undefined && which(h)) this.#setCache(h, undefined);
+    }
   }
 
   /** Caches `resource` unless a newer revision is cached already (a lagging watch never rolls it back). */

@@ -24,6 +24,13 @@ export interface ReconcileContext {
   /** 1 on the first try, then counts retries since the last success. */
   readonly attempt: number;
   readonly logger: Logger;
+  /**
+   * Scale-out only (controller option `sharding` or `leaderElection`): the
+   * lease this process holds on the key's partition. `token` grows across
+   * holders, so a device that remembers the highest token it has seen can
+   * refuse a command from a process that lost the partition.
+   */
+  readonly fence?: { readonly partition: number; readonly token: number };
 }
 
 /** Converges one kind of resource (Fabrica's reconcile.Reconciler). */

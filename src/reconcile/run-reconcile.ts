@@ -32,6 +32,7 @@ export async function runReconcile(reconciler: Reconciler, item: BatchItem, env:
     },
     attempt: item.attempt,
     logger: env.logger,
+    ...(item.fence === undefined ? {} : { fence: item.fence }),
     [CONTEXT_INTERNALS]: { effects, call: env.call },
   };
   bindResource(item.resource, effects);
