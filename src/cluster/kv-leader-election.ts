@@ -54,6 +54,7 @@ export class KvLeaderElection implements AsyncDisposable {
       options.leaseMs,
       encodeLeaseRecord({ holder: options.identity, instance: this.#instance }),
       this.#instance,
+      `barrier.${options.name}.${options.identity}`,
       {
         lost: (_key, reason) => this.#onLost(reason),
         renewFailed: (_key, error) => options.logger.warn(`KvLeaderElection "${this.name}": renewal failed: ${(error as Error)?.message ?? error}`),
@@ -66,12 +67,7 @@ export class KvLeaderElection implements AsyncDisposable {
   /** Binds to (or creates) the bucket and starts campaigning. Throws `ValidationError` naming a bad option. */
   static async open(nc: NatsConnection, options: KvLeaderElectionOptions): Promise<KvLeaderElection> {
     const resolved = resolveElectionOptions(options);
-    const bucket = await LeaseBucket.open(nc, {
-      bucket: resolved.bucket,
-      replicas: resolved.replicas,
-      requestTimeoutMs: Math.max(50, Math.floor(resolved.leaseMs / 4)),
-      logger: resolved.logger,
-    });
+    const bucket = await LeaseBucket.forLeases(nc, resolved);
     const election = new KvLeaderElection(bucket, resolved);
     election.#campaign();
     return election;
@@ -130,6 +126,7 @@ export class KvLeaderElection implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.resign();
+    await this.#keeper.removeBarrier();
     this.#closed = true;
     clearInterval(this.#timer);
     this.#keeper.stop();
@@ -148,6 +145,7 @@ export class KvLeaderElection implements AsyncDisposable {
   }
 
   #onTimer(): void {
+    this.#bucket.checkWatch();
     this.#keeper.renewAll();
     this.#campaign();
   }

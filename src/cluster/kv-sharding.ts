@@ -14,6 +14,8 @@ export type { KvShardingOptions, ClusterLogger } from "./cluster-options.js";
 
 const LEASE = "lease.";
 const MEMBER = "member.";
+/** Written to confirm acquisitions (LeaseKeeper); one per identity. */
+const BARRIER = "barrier.";
 
 // A partition's phase in this process. Invariant: `owns(p)` (the typed array)
 // is 1 exactly in OWNED; every other phase has stopped dispatching.
@@ -78,6 +80,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
       options.leaseMs,
       encodeLeaseRecord({ holder: options.identity, instance: this.#instance }),
       this.#instance,
+      `${BARRIER}${options.identity}`,
       { lost: (key, reason) => this.#onLost(key, reason), renewFailed: (key, error) => this.#onRenewFailed(key, error) },
     );
     bucket.watch((entry) => this.#onEntry(entry));
@@ -90,12 +93,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
    */
   static async open(nc: NatsConnection, options: KvShardingOptions): Promise<KvSharding> {
     const resolved = resolveShardingOptions(options);
-    const bucket = await LeaseBucket.open(nc, {
-      bucket: resolved.bucket,
-      replicas: resolved.replicas,
-      requestTimeoutMs: Math.max(50, Math.floor(resolved.leaseMs / 4)),
-      logger: resolved.logger,
-    });
+    const bucket = await LeaseBucket.forLeases(nc, resolved);
     return new KvSharding(bucket, resolved);
   }
 
@@ -152,6 +150,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
       while (this.#transitions.size > 0) await Promise.allSettled([...this.#transitions]);
       await Promise.allSettled([...this.#lostRevokes.values()]);
       await this.#keeper.release(this.#memberKey);
+      await this.#keeper.removeBarrier();
     }
     clearInterval(this.#timer);
     this.#keeper.stop();
@@ -233,10 +232,11 @@ export class KvSharding implements Sharding, AsyncDisposable {
       this.#clock.now(),
     );
     for (const wake of [...this.#watchWaiters]) wake();
-    if (news && this.#state === "joined") this.#queueRebalance();
+    if (news && this.#state === "joined" && !entry.key.startsWith(BARRIER)) this.#queueRebalance();
   }
 
   #onTimer(): void {
+    this.#bucket.checkWatch();
     this.#keeper.renewAll();
     if (this.#state !== "joined") return;
     this.#collectDeadMembers();
@@ -395,9 +395,15 @@ export class KvSharding implements Sharding, AsyncDisposable {
     }
   }
 
-  /** Deletes member keys nobody renewed for a whole lease (crashed processes'), once each, so the bucket does not fill with them. */
+  /** Deletes member keys nobody renewed for a whole lease (crashed processes') and their barrier keys, once each, so the bucket does not fill with them. */
   #collectDeadMembers(): void {
-    for (const [key, seen] of this.#observations.expired(MEMBER, this.#clock.now(), this.#options.leaseMs)) {
+    const now = this.#clock.now();
+    const live = new Set(this.#liveMembers());
+    const dead = [
+      ...this.#observations.expired(MEMBER, now, this.#options.leaseMs),
+      ...[...this.#observations.expired(BARRIER, now, this.#options.leaseMs)].filter(([key]) => !live.has(key.slice(BARRIER.length))),
+    ];
+    for (const [key, seen] of dead) {
       const attempt = `${key}@${seen.revision}`;
       if (key === this.#memberKey || this.#gcTried.has(attempt)) continue;
       this.#gcTried.add(attempt);

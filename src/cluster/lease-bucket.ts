@@ -3,7 +3,7 @@ import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { isTransient } from "../nats/nats-errors.js";
-import type { ClusterLogger } from "./cluster-options.js";
+import type { ClusterLogger, ResolvedLeaseOptions } from "./cluster-options.js";
 
 /** One key's state as the bucket reports it (a watch entry or a read). */
 export interface BucketEntry {
@@ -20,6 +20,10 @@ export interface LeaseBucketOptions {
   /** Wait for one write's answer; shorter than the renew period so a stuck write never delays the next. */
   readonly requestTimeoutMs: number;
   readonly logger: ClusterLogger;
+  /** Local monotonic time, for the watch's health check. */
+  readonly now: () => number;
+  /** A watch that has not delivered this process's own acknowledged write this long after it was made is restarted. */
+  readonly watchStaleMs: number;
 }
 
 /**
@@ -34,12 +38,30 @@ export class LeaseBucket {
   readonly #options: LeaseBucketOptions;
   #watch: QueuedIterator<KvEntry> | undefined;
   #closed = false;
+  /** Highest revision the watch delivered. */
+  #watched = 0;
+  /** Waiting for the watch to reach a revision. */
+  readonly #revisionWaiters = new Set<() => void>();
+  /** Our oldest acknowledged write the watch has not delivered yet: revision and when it was acknowledged. */
+  #unseen: { revision: number; at: number } | undefined;
 
   private constructor(nc: NatsConnection, kv: KV, options: LeaseBucketOptions) {
     this.#nc = nc;
     this.#kv = kv;
     this.#options = options;
     this.name = options.bucket;
+  }
+
+  /** The bucket for lease options: writes wait a quarter lease at most, a watch silent for half a lease is restarted. */
+  static forLeases(nc: NatsConnection, options: ResolvedLeaseOptions): Promise<LeaseBucket> {
+    return LeaseBucket.open(nc, {
+      bucket: options.bucket,
+      replicas: options.replicas,
+      requestTimeoutMs: Math.max(50, Math.floor(options.leaseMs / 4)),
+      logger: options.logger,
+      now: () => options.clock.now(),
+      watchStaleMs: options.leaseMs / 2,
+    });
   }
 
   /** Binds to the bucket, creating it (history 1, `replicas`) when missing; retries while JetStream is not answering. */
@@ -61,8 +83,54 @@ export class LeaseBucket {
   }
 
   /** Writes `value` if the key's last revision is `previous` (0: never written); the new revision. Rejects on a conflict (`isWrongLastSequence`) or no answer. */
-  write(key: string, value: Uint8Array, previous: number): Promise<number> {
-    return this.#kv.put(key, value, { previousSeq: previous, timeout: this.#options.requestTimeoutMs });
+  async write(key: string, value: Uint8Array, previous: number): Promise<number> {
+    const revision = await this.#kv.put(key, value, { previousSeq: previous, timeout: this.#options.requestTimeoutMs });
+    if (revision > this.#watched && this.#unseen === undefined) this.#unseen = { revision, at: this.#options.now() };
+    return revision;
+  }
+
+  /**
+   * Restarts the watch when it has fallen silent: one of this process's own
+   * acknowledged writes (a renewal comes every third of a lease) has not come
+   * through it within `watchStaleMs`. The client's ordered consumer notices a
+   * lost server only after missing its 5 s heartbeats, longer than a short
+   * lease; meanwhile this process would see no renewal of anyone's and call
+   * every other member dead (CAS keeps that safe, but it is wrong).
+   */
+  checkWatch(): void {
+    const unseen = this.#unseen;
+    if (!unseen || this.#closed || this.#options.now() - unseen.at < this.#options.watchStaleMs) return;
+    this.#unseen = undefined;
+    this.#options.logger.warn(`KV bucket "${this.name}": the lease watch fell silent (revision ${unseen.revision} not delivered): restarting it`);
+    this.#watch?.stop();
+  }
+
+  /** Writes `value` unconditionally; the new revision. */
+  put(key: string, value: Uint8Array): Promise<number> {
+    return this.#kv.put(key, value, { timeout: this.#options.requestTimeoutMs });
+  }
+
+  /** Highest revision the watch has delivered. */
+  get watched(): number {
+    return this.#watched;
+  }
+
+  /** Resolves true once the watch has delivered `revision` (or later), false after `timeoutMs` or on close. */
+  waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
+    if (this.#watched >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (reached: boolean): void => {
+        clearTimeout(timer);
+        this.#revisionWaiters.delete(check);
+        resolve(reached);
+      };
+      const check = (): void => {
+        if (this.#watched >= revision) finish(true);
+        else if (this.#closed) finish(false);
+      };
+      const timer = setTimeout(() => finish(this.#watched >= revision), Math.max(0, timeoutMs));
+      this.#revisionWaiters.add(check);
+    });
   }
 
   /** Deletes the key if its last revision is `previous`. */
@@ -88,6 +156,7 @@ export class LeaseBucket {
   close(): void {
     this.#closed = true;
     this.#watch?.stop();
+    for (const check of [...this.#revisionWaiters]) check();
   }
 
   async #runWatch(onEntry: (entry: BucketEntry) => void): Promise<void> {
@@ -101,7 +170,12 @@ export class LeaseBucket {
         }
         this.#watch = watch;
         delay = 50;
-        for await (const entry of watch) onEntry(toBucketEntry(entry));
+        for await (const entry of watch) {
+          if (entry.revision > this.#watched) this.#watched = entry.revision;
+          if (this.#unseen && this.#watched >= this.#unseen.revision) this.#unseen = undefined;
+          onEntry(toBucketEntry(entry));
+          for (const check of [...this.#revisionWaiters]) check();
+        }
       } catch (error) {
         if (this.#closed || this.#nc.isClosed()) return;
         this.#options.logger.warn(`KV bucket "${this.name}": lease watch failed, restarting: ${(error as Error)?.message ?? error}`);

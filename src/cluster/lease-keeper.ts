@@ -15,6 +15,8 @@ export const SAFE_FRACTION = 0.75;
 /** Renewals come every third of the lease: two tries fit before the safe window ends. */
 export const RENEW_FRACTION = 1 / 3;
 
+const EMPTY = new Uint8Array(0);
+
 /** A lease this process holds. */
 export interface HeldLease {
   readonly key: string;
@@ -49,6 +51,9 @@ export class LeaseKeeper {
   readonly #record: Uint8Array;
   readonly #instance: string;
   readonly #events: LeaseKeeperEvents;
+  readonly #barrierKey: string;
+  /** A barrier write not sent yet, which acquisitions acknowledged until it is sent may share. */
+  #queuedBarrier: Promise<number> | undefined;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   #deadlineAt = Infinity;
   #stopped = false;
@@ -60,8 +65,10 @@ export class LeaseKeeper {
     leaseMs: number,
     record: Uint8Array,
     instance: string,
+    barrierKey: string,
     events: LeaseKeeperEvents,
   ) {
+    this.#barrierKey = barrierKey;
     this.#bucket = bucket;
     this.#observations = observations;
     this.#clock = clock;
@@ -80,8 +87,9 @@ export class LeaseKeeper {
   }
 
   /**
-   * Takes `key` by CAS on the revision last observed. Undefined when someone
-   * else wrote it first (the observation is refreshed) or NATS did not answer.
+   * Takes `key` by CAS on the revision last observed, then confirms it is the
+   * key's last write. Undefined when someone else wrote it first (the
+   * observation is refreshed), the confirmation failed, or NATS did not answer.
    */
   async acquire(key: string): Promise<HeldLease | undefined> {
     const previous = this.#observations.revision(key);
@@ -94,6 +102,7 @@ export class LeaseKeeper {
       return undefined;
     }
     this.#observations.observe(key, revision, true, { holder: "", instance: this.#instance }, start);
+    if (!(await this.#confirm(key, revision, start))) return undefined;
     // Taken, but too late to use safely (the write took most of a lease): do
     // not start; the record names this process, so it can be taken again at once.
     if (this.#stopped || this.#clock.now() >= start + this.#safeMs) return undefined;
@@ -101,6 +110,44 @@ export class LeaseKeeper {
     this.#held.set(key, lease);
     this.#armDeadline();
     return lease;
+  }
+
+  /**
+   * On a clustered stream, nats-server before 2.9.21 checks the expected last
+   * subject sequence before the Raft proposal, not when it is applied
+   * (nats-server#4320): two CAS writes racing on the same revision can both be
+   * acknowledged. The one applied last holds the key. Every write that raced
+   * ours was proposed before ours was acknowledged, so once the watch has
+   * passed a write of ours sent after that acknowledgement (the barrier), the
+   * observations show whether a later write to `key` exists.
+   */
+  async #confirm(key: string, revision: number, start: number): Promise<boolean> {
+    let barrier: number;
+    try {
+      barrier = await this.#barrier();
+    } catch {
+      return false;
+    }
+    const left = start + this.#safeMs - this.#clock.now();
+    if (!(await this.#bucket.waitForRevision(barrier, left))) return false;
+    return this.#observations.get(key)?.revision === revision;
+  }
+
+  #barrier(): Promise<number> {
+    if (!this.#queuedBarrier) {
+      const queued: Promise<number> = new Promise((resolve) => setTimeout(resolve, 0)).then(() => {
+        if (this.#queuedBarrier === queued) this.#queuedBarrier = undefined;
+        return this.#bucket.put(this.#barrierKey, EMPTY);
+      });
+      this.#queuedBarrier = queued;
+    }
+    return this.#queuedBarrier;
+  }
+
+  /** Deletes the barrier key (on leave). */
+  async removeBarrier(): Promise<void> {
+    const seen = this.#observations.get(this.#barrierKey);
+    if (seen?.live) await this.#bucket.remove(this.#barrierKey, seen.revision).catch(() => {});
   }
 
   /** Re-reads `key` into the observations (after a conflict). */

@@ -51,8 +51,8 @@ export class NatsCluster {
   async waitForMetaLeader(): Promise<void> {
     const nc = await this.connect();
     try {
-      const jsm = await jetstreamManager(nc, { timeout: 1000 });
-      await pollUntil(async () => (await jsm.getAccountInfo()) !== undefined, "a JetStream meta leader", 30_000, 100);
+      // jetstreamManager() asks the account info itself: it answers once a meta leader is elected.
+      await pollUntil(async () => (await jetstreamManager(nc, { timeout: 1000 })) !== undefined, "a JetStream meta leader", 30_000, 100);
     } finally {
       await nc.close();
     }
