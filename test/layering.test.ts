@@ -11,10 +11,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   nats: [],
   events: ["codec", "nats"],
   storage: ["codec", "nats"],
+  cluster: ["codec", "nats"],
   pool: ["codec"],
   metrics: ["codec", "queue"],
-  reconcile: ["queue", "events", "storage", "pool", "codec", "metrics"],
-  cli: ["reconcile", "queue", "events", "storage", "pool", "codec", "nats", "metrics"],
+  // reconcile may import src/cluster/sharding.ts only (checked below).
+  reconcile: ["queue", "events", "storage", "pool", "codec", "metrics", "cluster"],
+  cli: ["reconcile", "queue", "events", "storage", "pool", "codec", "nats", "metrics", "cluster"],
 };
 
 const SRC = join(import.meta.dirname, "..", "src");
@@ -51,5 +53,17 @@ describe("layering", () => {
     const backends = /(?:from|import)\s*\(?\s*["']\.\.\/(?:storage\/(?:kv-|in-memory)|events\/(?:jetstream-|in-memory))/;
     const offending = sourceFiles(join(SRC, "reconcile")).filter((file) => backends.test(readFileSync(file, "utf8")));
     expect(offending).toEqual([]);
+  });
+
+  it("reconcile sees scale-out through the Sharding interface: of src/cluster it imports sharding.ts only", () => {
+    const cluster = /(?:from|import)\s*\(?\s*["']\.\.\/cluster\/([^"']+)["']/g;
+    const offending = sourceFiles(join(SRC, "reconcile")).flatMap((file) =>
+      [...readFileSync(file, "utf8").matchAll(cluster)].filter((m) => m[1] !== "sharding.js").map((m) => `${file}: ${m[1]}`),
+    );
+    expect(offending).toEqual([]);
+  });
+
+  it("the Sharding interface file holds no NATS type", () => {
+    expect(readFileSync(join(SRC, "cluster", "sharding.ts"), "utf8")).not.toMatch(/from\s*["'](?:@nats-io|\.\.?\/)/);
   });
 });
