@@ -59,6 +59,9 @@ export class KvSharding implements Sharding, AsyncDisposable {
   #ownedCount = 0;
   #acquiring = 0;
   #gcTried = new Set<string>();
+  #renewWarnedAt = -Infinity;
+  #renewFailuresUnreported = 0;
+  #announcing = false;
   #stats = { handoversIn: 0, handoversOut: 0, leasesLost: 0, renewFailures: 0 };
 
   private constructor(bucket: LeaseBucket, options: ResolvedShardingOptions) {
@@ -149,9 +152,9 @@ export class KvSharding implements Sharding, AsyncDisposable {
       await Promise.allSettled(handovers);
       while (this.#transitions.size > 0) await Promise.allSettled([...this.#transitions]);
       await Promise.allSettled([...this.#lostRevokes.values()]);
-      await this.#keeper.release(this.#memberKey);
-      await this.#keeper.removeBarrier();
     }
+    await this.#keeper.release(this.#memberKey);
+    await this.#keeper.removeBarrier();
     clearInterval(this.#timer);
     this.#keeper.stop();
     this.#bucket.close();
@@ -245,7 +248,15 @@ export class KvSharding implements Sharding, AsyncDisposable {
 
   #onRenewFailed(key: string, error: unknown): void {
     this.#stats.renewFailures++;
-    this.#log.warn(`KvSharding "${this.identity}": renewing ${key} failed: ${(error as Error)?.message ?? error}`);
+    this.#renewFailuresUnreported++;
+    // One line per lease period at most: an outage fails every lease at every renewal.
+    const now = this.#clock.now();
+    if (now - this.#renewWarnedAt < this.#options.leaseMs) return;
+    this.#renewWarnedAt = now;
+    this.#log.warn(
+      `KvSharding "${this.identity}": ${this.#renewFailuresUnreported} lease renewal(s) failed, the last (${key}): ${(error as Error)?.message ?? error}`,
+    );
+    this.#renewFailuresUnreported = 0;
   }
 
   #onLost(key: string, reason: LossReason): void {
@@ -298,8 +309,10 @@ export class KvSharding implements Sharding, AsyncDisposable {
     if (this.#state !== "joined") return;
     const now = this.#clock.now();
     const leaseMs = this.#options.leaseMs;
-    if (!this.#keeper.get(this.#memberKey) && this.#observations.availability(this.#memberKey, this.#instance, now, leaseMs) !== "held") {
-      void this.#track(this.#keeper.acquire(this.#memberKey).then(() => {}));
+    if (!this.#announcing && !this.#keeper.get(this.#memberKey) && this.#observations.availability(this.#memberKey, this.#instance, now, leaseMs) !== "held") {
+      // The member key lapsed (NATS was away): announce again.
+      this.#announcing = true;
+      void this.#track(this.#keeper.acquire(this.#memberKey).finally(() => (this.#announcing = false)));
     }
     const target = fairShare(this.identity, this.#liveMembers(), this.partitions);
     const plan = planShare(
