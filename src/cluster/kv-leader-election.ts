@@ -4,7 +4,7 @@ import { type KvLeaderElectionOptions, type ResolvedElectionOptions, resolveElec
 import { LeaseBucket, type BucketEntry } from "./lease-bucket.js";
 import { LeaseKeeper, type LossReason, RENEW_FRACTION } from "./lease-keeper.js";
 import { LeaseObservations } from "./lease-observations.js";
-import { decodeLeaseRecord, encodeLeaseRecord } from "./lease-record.js";
+import { decodeLeaseRecord } from "./lease-record.js";
 
 export type { KvLeaderElectionOptions } from "./cluster-options.js";
 
@@ -50,9 +50,7 @@ export class KvLeaderElection implements AsyncDisposable {
     this.#keeper = new LeaseKeeper(
       bucket,
       this.#observations,
-      options.clock,
-      options.leaseMs,
-      encodeLeaseRecord({ holder: options.identity, instance: this.#instance }),
+      options,
       this.#instance,
       `barrier.${options.name}.${options.identity}`,
       {

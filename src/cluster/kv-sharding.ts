@@ -6,7 +6,7 @@ import { fairShare, planShare, preferenceOrder } from "./fair-share.js";
 import { LeaseBucket, type BucketEntry } from "./lease-bucket.js";
 import { LeaseKeeper, type LossReason, RENEW_FRACTION } from "./lease-keeper.js";
 import { LeaseObservations } from "./lease-observations.js";
-import { decodeLeaseRecord, encodeLeaseRecord } from "./lease-record.js";
+import { decodeLeaseRecord } from "./lease-record.js";
 import { partitionOf } from "./partition-hash.js";
 import type { Fence, Sharding, ShardingMember, ShardingStats } from "./sharding.js";
 
@@ -51,7 +51,6 @@ export class KvSharding implements Sharding, AsyncDisposable {
   readonly #lostRevokes = new Map<number, Promise<void>>();
   /** Acquisitions and hand-overs in flight, so `leave` can wait for them. */
   readonly #transitions = new Set<Promise<void>>();
-  readonly #watchWaiters = new Set<() => void>();
   #member: ShardingMember | undefined;
   #state: "open" | "joining" | "joined" | "leaving" | "left" = "open";
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -79,9 +78,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
     this.#keeper = new LeaseKeeper(
       bucket,
       this.#observations,
-      options.clock,
-      options.leaseMs,
-      encodeLeaseRecord({ holder: options.identity, instance: this.#instance }),
+      options,
       this.#instance,
       `${BARRIER}${options.identity}`,
       { lost: (key, reason) => this.#onLost(key, reason), renewFailed: (key, error) => this.#onRenewFailed(key, error) },
@@ -159,7 +156,6 @@ export class KvSharding implements Sharding, AsyncDisposable {
     this.#keeper.stop();
     this.#bucket.close();
     this.#state = "left";
-    for (const wake of this.#watchWaiters) wake();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -177,7 +173,10 @@ export class KvSharding implements Sharding, AsyncDisposable {
       if (availability === "held") {
         // Another instance's key: live if it changes within a lease, a dead one's leftover if not.
         const seen = this.#observations.get(key)!;
-        const changed = await this.#waitForWatch(() => this.#observations.get(key)!.revision !== seen.revision, seen.seenAt + leaseMs + 1);
+        const changed = await this.#bucket.waitFor(
+          () => this.#observations.get(key)!.revision !== seen.revision,
+          seen.seenAt + leaseMs + 1 - this.#clock.now(),
+        );
         const now = this.#observations.get(key)!;
         if (changed && now.live && now.record?.instance !== this.#instance) throw new DuplicateIdentityError(this.identity, this.#bucket.name);
         continue;
@@ -186,34 +185,14 @@ export class KvSharding implements Sharding, AsyncDisposable {
       if (lease) {
         // Joined once the watch has passed our own write: the last values of
         // every key came before it, so "never seen" now means "free".
-        await this.#waitForWatch(() => this.#watchRevision >= lease.revision, Infinity);
+        await this.#bucket.waitForRevision(lease.revision, Infinity);
         return;
       }
       if (this.#observations.availability(key, this.#instance, this.#clock.now(), leaseMs) !== "held") {
         // NATS did not answer (or a race): try again shortly.
-        await this.#waitForWatch(() => false, this.#clock.now() + Math.min(200, leaseMs / 4));
+        await this.#bucket.waitFor(() => false, Math.min(200, leaseMs / 4));
       }
     }
-  }
-
-  #watchRevision = 0;
-
-  /** Resolves true when `done()` holds after some watch entry, false at local time `until` (or on leave). */
-  #waitForWatch(done: () => boolean, until: number): Promise<boolean> {
-    if (done()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const finish = (result: boolean): void => {
-        clearTimeout(timer);
-        this.#watchWaiters.delete(check);
-        resolve(result);
-      };
-      const check = (): void => {
-        if (done()) finish(true);
-        else if (this.#state === "left" || this.#state === "leaving") finish(false);
-      };
-      const timer = until === Infinity ? undefined : setTimeout(() => finish(done()), Math.max(0, until - this.#clock.now()));
-      this.#watchWaiters.add(check);
-    });
   }
 
   #liveMembers(): string[] {
@@ -226,7 +205,6 @@ export class KvSharding implements Sharding, AsyncDisposable {
   // --- events -------------------------------------------------------------
 
   #onEntry(entry: BucketEntry): void {
-    if (entry.revision > this.#watchRevision) this.#watchRevision = entry.revision;
     const news = this.#observations.observe(
       entry.key,
       entry.revision,
@@ -234,7 +212,6 @@ export class KvSharding implements Sharding, AsyncDisposable {
       entry.live ? decodeLeaseRecord(entry.value) : undefined,
       this.#clock.now(),
     );
-    for (const wake of [...this.#watchWaiters]) wake();
     if (news && this.#state === "joined" && !entry.key.startsWith(BARRIER)) this.#queueRebalance();
   }
 

@@ -40,8 +40,8 @@ export class LeaseBucket {
   #closed = false;
   /** Highest revision the watch delivered. */
   #watched = 0;
-  /** Waiting for the watch to reach a revision. */
-  readonly #revisionWaiters = new Set<() => void>();
+  /** Waiting for a condition the watch may fulfil. */
+  readonly #waiters = new Set<() => void>();
   /** Our oldest acknowledged write the watch has not delivered yet: revision and when it was acknowledged. */
   #unseen: { revision: number; at: number } | undefined;
 
@@ -117,19 +117,24 @@ export class LeaseBucket {
 
   /** Resolves true once the watch has delivered `revision` (or later), false after `timeoutMs` or on close. */
   waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
-    if (this.#watched >= revision) return Promise.resolve(true);
+    return this.waitFor(() => this.#watched >= revision, timeoutMs);
+  }
+
+  /** Resolves true once `done()` holds (checked now and after each watch entry is handled), false after `timeoutMs` or on close. */
+  waitFor(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const finish = (reached: boolean): void => {
         clearTimeout(timer);
-        this.#revisionWaiters.delete(check);
+        this.#waiters.delete(check);
         resolve(reached);
       };
       const check = (): void => {
-        if (this.#watched >= revision) finish(true);
+        if (done()) finish(true);
         else if (this.#closed) finish(false);
       };
-      const timer = setTimeout(() => finish(this.#watched >= revision), Math.max(0, timeoutMs));
-      this.#revisionWaiters.add(check);
+      const timer = timeoutMs === Infinity ? undefined : setTimeout(() => finish(done()), Math.max(0, timeoutMs));
+      this.#waiters.add(check);
     });
   }
 
@@ -156,7 +161,7 @@ export class LeaseBucket {
   close(): void {
     this.#closed = true;
     this.#watch?.stop();
-    for (const check of [...this.#revisionWaiters]) check();
+    for (const check of [...this.#waiters]) check();
   }
 
   async #runWatch(onEntry: (entry: BucketEntry) => void): Promise<void> {
@@ -174,7 +179,7 @@ export class LeaseBucket {
           if (entry.revision > this.#watched) this.#watched = entry.revision;
           if (this.#unseen && this.#watched >= this.#unseen.revision) this.#unseen = undefined;
           onEntry(toBucketEntry(entry));
-          for (const check of [...this.#revisionWaiters]) check();
+          for (const check of [...this.#waiters]) check();
         }
       } catch (error) {
         if (this.#closed || this.#nc.isClosed()) return;

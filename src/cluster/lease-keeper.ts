@@ -1,7 +1,8 @@
 import { isWrongLastSequence } from "../nats/nats-errors.js";
 import type { Clock } from "./clock.js";
 import type { LeaseBucket } from "./lease-bucket.js";
-import { decodeLeaseRecord } from "./lease-record.js";
+import type { ResolvedLeaseOptions } from "./cluster-options.js";
+import { decodeLeaseRecord, encodeLeaseRecord } from "./lease-record.js";
 import type { LeaseObservations } from "./lease-observations.js";
 
 /**
@@ -58,12 +59,11 @@ export class LeaseKeeper {
   #deadlineAt = Infinity;
   #stopped = false;
 
+  /** Writes records naming `options.identity` and `instance`; `barrierKey` is this process's own (see #confirm). */
   constructor(
     bucket: LeaseBucket,
     observations: LeaseObservations,
-    clock: Clock,
-    leaseMs: number,
-    record: Uint8Array,
+    options: ResolvedLeaseOptions,
     instance: string,
     barrierKey: string,
     events: LeaseKeeperEvents,
@@ -71,9 +71,9 @@ export class LeaseKeeper {
     this.#barrierKey = barrierKey;
     this.#bucket = bucket;
     this.#observations = observations;
-    this.#clock = clock;
-    this.#safeMs = leaseMs * SAFE_FRACTION;
-    this.#record = record;
+    this.#clock = options.clock;
+    this.#safeMs = options.leaseMs * SAFE_FRACTION;
+    this.#record = encodeLeaseRecord({ holder: options.identity, instance });
     this.#instance = instance;
     this.#events = events;
   }
