@@ -1,6 +1,6 @@
 import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import type { Clock } from "./clock.js";
-import { ClusterStateError, DuplicateIdentityError } from "./cluster-errors.js";
+import { ClusterStateError, DuplicateIdentityError, PartitionsMismatchError } from "./cluster-errors.js";
 import { type ClusterLogger, type KvShardingOptions, type ResolvedShardingOptions, resolveShardingOptions } from "./cluster-options.js";
 import { fairShare, planShare, preferenceOrder } from "./fair-share.js";
 import { LeaseBucket, type BucketEntry } from "./lease-bucket.js";
@@ -82,6 +82,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
       this.#instance,
       `${BARRIER}${options.identity}`,
       { lost: (key, reason) => this.#onLost(key, reason), renewFailed: (key, error) => this.#onRenewFailed(key, error) },
+      options.partitions,
     );
     bucket.watch((entry) => this.#onEntry(entry));
   }
@@ -117,7 +118,8 @@ export class KvSharding implements Sharding, AsyncDisposable {
    * Announces this member (`member.<identity>`) and starts taking its fair
    * share. Rejects with `DuplicateIdentityError` when another live process
    * announces the same identity (it takes up to one lease to tell a live one
-   * from a dead one's leftover key).
+   * from a dead one's leftover key), and with `PartitionsMismatchError` when
+   * a live member uses another partition count.
    */
   async join(member: ShardingMember): Promise<void> {
     if (this.#state !== "open") throw new ClusterStateError(`KvSharding "${this.identity}": join() may be called once, before leave()`);
@@ -125,7 +127,9 @@ export class KvSharding implements Sharding, AsyncDisposable {
     this.#state = "joining";
     try {
       await this.#announce();
+      this.#checkPartitions();
     } catch (error) {
+      if (error instanceof PartitionsMismatchError) await this.#keeper.release(this.#memberKey);
       this.#state = "left";
       this.#keeper.stop();
       this.#bucket.close();
@@ -191,6 +195,16 @@ export class KvSharding implements Sharding, AsyncDisposable {
       if (this.#observations.availability(key, this.#instance, this.#clock.now(), leaseMs) !== "held") {
         // NATS did not answer (or a race): try again shortly.
         await this.#bucket.waitFor(() => false, Math.min(200, leaseMs / 4));
+      }
+    }
+  }
+
+  /** Refuses to start beside a live member with another partition count: the same key would be in two partitions. */
+  #checkPartitions(): void {
+    for (const [key, seen] of this.#observations.live(MEMBER, this.#clock.now(), this.#options.leaseMs)) {
+      const theirs = seen.record?.partitions;
+      if (theirs !== undefined && theirs !== this.partitions) {
+        throw new PartitionsMismatchError(this.partitions, key.slice(MEMBER.length), theirs, this.#bucket.name);
       }
     }
   }

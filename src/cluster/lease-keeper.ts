@@ -59,7 +59,7 @@ export class LeaseKeeper {
   #deadlineAt = Infinity;
   #stopped = false;
 
-  /** Writes records naming `options.identity` and `instance`; `barrierKey` is this process's own (see #confirm). */
+  /** Writes records naming `options.identity`, `instance` (and `partitions`); `barrierKey` is this process's own (see #confirm). */
   constructor(
     bucket: LeaseBucket,
     observations: LeaseObservations,
@@ -67,13 +67,14 @@ export class LeaseKeeper {
     instance: string,
     barrierKey: string,
     events: LeaseKeeperEvents,
+    partitions?: number,
   ) {
     this.#barrierKey = barrierKey;
     this.#bucket = bucket;
     this.#observations = observations;
     this.#clock = options.clock;
     this.#safeMs = options.leaseMs * SAFE_FRACTION;
-    this.#record = encodeLeaseRecord({ holder: options.identity, instance });
+    this.#record = encodeLeaseRecord({ holder: options.identity, instance, partitions });
     this.#instance = instance;
     this.#events = events;
   }

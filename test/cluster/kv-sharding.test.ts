@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLUSTER_CLOSED, DUPLICATE_IDENTITY, DuplicateIdentityError } from "../../src/cluster/cluster-errors.js";
+import { CLUSTER_CLOSED, DUPLICATE_IDENTITY, DuplicateIdentityError, PARTITIONS_MISMATCH } from "../../src/cluster/cluster-errors.js";
 import { KvSharding } from "../../src/cluster/kv-sharding.js";
 import { ValidationError } from "../../src/codec/errors.js";
 import { natsUrl } from "../helpers/nats.js";
@@ -102,6 +102,16 @@ describe("KvSharding on one server", () => {
     const again = await member(bucket, "node-0");
     await pollUntil(() => again.sharding.stats().owned === 16, "the restarted node-0 to own all 16", 30_000);
     expect(overlaps(tenures([...crashed.journal.entries, ...again.journal.entries]))).toEqual([]);
+  });
+
+  it("refuses to start beside a live member with another partition count, and withdraws its member key", async () => {
+    const bucket = freshBucket();
+    const a = await member(bucket, "a", 16);
+    const nc = await conn();
+    const other = await KvSharding.open(nc, { bucket, identity: "b", partitions: 32, leaseMs: LEASE_MS, logger: quiet });
+    const error = await other.join(new JournalingMember("b")).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: PARTITIONS_MISMATCH, partitions: 32, memberPartitions: 16, member: "a" });
+    await pollUntil(() => a.sharding.stats().members === 1 && a.sharding.stats().owned === 16, "a alone again, with all 16");
   });
 
   it("join twice is refused", async () => {
