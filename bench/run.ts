@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { backoffSuite } from "./backoff.js";
 import { e2eSuite } from "./e2e.js";
 import { fleetSuite } from "./fleet-suite.js";
+import { scaleSuite } from "./scale.js";
 import { memorySuite } from "./memory.js";
 import { natsSkipReason, natsSuite } from "./nats.js";
 import { queueSuite } from "./queue.js";
@@ -20,6 +21,7 @@ const SUITES = {
   queue: queueSuite,
   backoff: backoffSuite,
   fleet: fleetSuite,
+  scale: scaleSuite,
   e2e: e2eSuite,
   nats: natsSuite,
   memory: memorySuite,

@@ -155,7 +155,12 @@ export class Informer {
   }
 
   async #watch(): Promise<void> {
-    const changes = this.#o.storage.watch(undefined, { signal: this.#abort.signal, shareValues: true });
+    const accepts = this.#o.accepts;
+    const changes = this.#o.storage.watch(undefined, {
+      signal: this.#abort.signal,
+      shareValues: true,
+      ...(accepts ? { accept: (kind: string, uid: string) => accepts(`${kind}/${uid}`) } : {}),
+    });
     try {
       for await (const change of changes) this.#onChange(change);
     } catch (error) {

@@ -298,7 +298,7 @@ export class KvStorage implements Storage {
     const onAbort = (): void => stream.end();
     const stream = KvWatchStream.start(
       start,
-      (entry) => this.#toChange(entry),
+      (entry) => this.#toChange(entry, options?.accept),
       `KV bucket "${this.bucket}": watch of ${kind ?? "all kinds"}`,
       () => {
         this.#watchers.delete(stream);
@@ -325,13 +325,15 @@ export class KvStorage implements Storage {
     for (const stream of [...this.#watchers]) stream.end();
   }
 
-  #toChange(entry: KvEntry): StorageChange | undefined {
+  #toChange(entry: KvEntry, accept: ((kind: string, uid: string) => boolean) | undefined): StorageChange | undefined {
     const name = parseKvKey(entry.key);
     if (!name) {
       this.#skip("watch", this.#foreignKey(entry.key));
       return undefined;
     }
     const { kind, uid } = name;
+    // Another process's key: not worth decoding.
+    if (accept !== undefined && !accept(kind, uid)) return undefined;
     const revision = entry.revision;
     const bytes = entry.value;
     // Delete and purge markers have no body (ADR-8), and every stored resource

@@ -26,6 +26,13 @@ export interface ReadOptions {
 export interface WatchOptions extends ReadOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
+  /**
+   * The keys the reader wants, asked as each change arrives: a storage may
+   * skip the rest before decoding them (a sharded informer watches a whole
+   * bucket but reconciles only its partitions). A hint: a storage that
+   * ignores it delivers every change.
+   */
+  accept?(kind: string, uid: string): boolean;
 }
 
 /** One change seen by `Storage.watch`. Revisions only grow. */

@@ -1,0 +1,180 @@
+// The scale suite: one fleet shared by 3 controller processes vs 1, on one
+// nats-server, with an I/O-bound reconciler (it waits 20 ms) and
+// maxConcurrentReconciles 64 per process. Devices/s, same run, alternating.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { connectNats } from "../src/events/nats-connection.js";
+import { KvStorage } from "../src/storage/kv-storage.js";
+import { NatsServer } from "../test/helpers/nats-server.js";
+import { DEVICE_KIND, deviceUid, type BenchDevice } from "./device.js";
+import { int, rate, ratio, table } from "./format.js";
+import { natsSkipReason } from "./nats.js";
+import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
+import { benchCommand } from "./runtime.js";
+
+const WAIT_MS = 20;
+const CONCURRENCY = 64;
+
+interface ChildState {
+  owned: number;
+  members: number;
+  running: number;
+  queued: number;
+}
+
+class ScaleChild {
+  state: ChildState = { owned: 0, members: 0, running: 0, queued: 0 };
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<void>;
+  readonly stderr: string[] = [];
+
+  constructor(ctx: SuiteContext, args: string[]) {
+    const { command, args: full } = benchCommand(ctx.runtime, "scale-controller", args);
+    this.#child = spawn(command, full, { stdio: ["ignore", "pipe", "pipe"] });
+    this.#exited = new Promise((resolve) => this.#child.once("exit", () => resolve()));
+    createInterface({ input: this.#child.stdout! }).on("line", (line) => {
+      try {
+        this.state = JSON.parse(line) as ChildState;
+      } catch {
+        // not a state line
+      }
+    });
+    createInterface({ input: this.#child.stderr! }).on("line", (line) => this.stderr.push(line));
+  }
+
+  async stop(): Promise<void> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill("SIGTERM");
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 15_000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+}
+
+async function until(probe: () => boolean, what: string, limitMs: number): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  while (!probe()) {
+    if (performance.now() > deadline) throw new Error(`scale: timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Devices per second of `processes` controllers converging `devices` devices, gate to last status seen. */
+async function round(ctx: SuiteContext, url: string, processes: number, devices: number, tag: string, dir: string): Promise<number> {
+  const nc = await connectNats({ servers: url });
+  const storage = await KvStorage.open(nc, { bucket: `scale_${tag}` });
+  const gate = join(dir, `go-${tag}`);
+  const children: ScaleChild[] = [];
+  try {
+    for (let i = 0; i < processes; i++) {
+      children.push(new ScaleChild(ctx, [url, `p${i}`, `scale_${tag}`, `scale_shards_${tag}`, gate, String(WAIT_MS)]));
+    }
+    // The partitions settle first (a hand-over waits for running reconciles, which the gate holds).
+    const share = Math.floor(64 / processes);
+    await until(() => children.every((c) => c.state.members === processes && c.state.owned >= share), `${processes} controllers to share the partitions`, 120_000);
+    const saves: Promise<number>[] = [];
+    for (let i = 0; i < devices; i++) {
+      const uid = deviceUid(i);
+      saves.push(storage.save(DEVICE_KIND, uid, { kind: DEVICE_KIND, uid, spec: { desired: "running" }, status: { state: "stopped" } } satisfies BenchDevice));
+      if (saves.length === 512) await Promise.all(saves.splice(0));
+    }
+    await Promise.all(saves);
+    // Every device is queued or held at the gate, in the process that holds its partition.
+    await until(
+      () => children.reduce((n, c) => n + c.state.running + c.state.queued, 0) === devices && children.every((c) => c.state.running === CONCURRENCY),
+      `every device queued in its process`,
+      120_000,
+    );
+    let converged = 0;
+    const abort = new AbortController();
+    let allDone!: () => void;
+    const done = new Promise<void>((resolve) => (allDone = resolve));
+    const seen = new Uint8Array(devices);
+    const watching = (async () => {
+      for await (const change of storage.watch(DEVICE_KIND, { signal: abort.signal, shareValues: true })) {
+        if (change.type !== "put") continue;
+        const device = change.value as BenchDevice;
+        const i = Number(change.uid.slice(4));
+        if (device.status?.state === "running" && seen[i] === 0) {
+          seen[i] = 1;
+          if (++converged === devices) allDone();
+        }
+      }
+    })().catch(() => {});
+    const t0 = performance.now();
+    writeFileSync(gate, "");
+    await done;
+    const elapsed = performance.now() - t0;
+    abort.abort();
+    await watching;
+    return (devices * 1000) / elapsed;
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await storage.close();
+    await nc.close();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
+export async function scaleSuite(ctx: SuiteContext): Promise<SuiteReport | undefined> {
+  const skip = natsSkipReason();
+  if (skip) {
+    ctx.log(`scale: skipped (${skip})`);
+    return undefined;
+  }
+  const server = process.env.NATS_URL ? undefined : await NatsServer.start();
+  const url = process.env.NATS_URL ?? server!.url;
+  const dir = mkdtempSync(join(tmpdir(), "converge-scale-"));
+  const devices = ctx.quick ? 1_500 : 9_000;
+  const reps = ctx.quick ? 1 : 2;
+  ctx.log(`scale: ${int(devices)} devices, waits ${WAIT_MS} ms, maxConcurrentReconciles ${CONCURRENCY} per process, ${reps} repetition(s)`);
+  const one: number[] = [];
+  const three: number[] = [];
+  const ratios: number[] = [];
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      const order = rep % 2 === 0 ? [1, 3] : [3, 1];
+      const got: Record<number, number> = {};
+      for (const processes of order) {
+        got[processes] = await round(ctx, url, processes, devices, `${process.pid}_${rep}_${processes}`, dir);
+        ctx.log(`scale ${processes} process(es): ${rate(got[processes])} devices`);
+      }
+      one.push(got[1]);
+      three.push(got[3]);
+      ratios.push(got[3] / got[1]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await server?.remove();
+  }
+  const value = median(ratios);
+  const targets = [targetRow("scale.three_vs_one", value, 2.5, "higher", "x")];
+  const ideal = (CONCURRENCY * 1000) / WAIT_MS;
+  const markdown = [
+    `${int(devices)} devices in one KV bucket on one nats-server; each reconcile waits ${WAIT_MS} ms, then writes its status (compare-and-swap). ` +
+      `Each controller process (\`bench/scale-controller.ts\`, inline isolation) holds \`maxConcurrentReconciles: ${CONCURRENCY}\` and a fair share of 64 ` +
+      `partitions through \`KvSharding\`. The clock starts once every process holds its share with its slots full, waiting at a gate, and stops when ` +
+      `a storage watch has seen every device converged. One process can do at most ${rate(ideal)} devices (its slots over the wait); three, three times that.`,
+    "",
+    table(["processes", "devices/s (median)", "runs"], [
+      ["1", rate(median(one)), one.map((x) => rate(x)).join(", ")],
+      ["3", rate(median(three)), three.map((x) => rate(x)).join(", ")],
+    ]),
+    "",
+    `3 vs 1: **${ratio(value)}** (target >= 2.5x).`,
+  ].join("\n");
+  return {
+    name: "scale",
+    markdown,
+    targets,
+    summary: targets.map((t) => `${t.name} = ${t.value}${t.unit} (target >= ${t.target}) ${t.met ? "met" : "MISSED"}`),
+    data: { devices, waitMs: WAIT_MS, concurrency: CONCURRENCY, one, three, ratios},
+  };
+}
