@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Controller, JetStreamEventBus, KvStorage, StorageClient, connectNats, silentLogger, type Logger } from "../src/index.js";
+import { Controller, StorageClient, silentLogger, type Logger } from "../src/index.js";
+import { JetStreamEventBus, KvStorage, connectNats } from "../src/nats.js";
 import { NatsServer } from "../test/helpers/nats-server.js";
 import type { SoakDevice } from "./soak-reconciler.js";
 

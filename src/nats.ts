@@ -1,0 +1,16 @@
+// `converge/nats`: the NATS backends — JetStream event bus, JetStream KV storage
+// and the connection helper. The only entry point that loads `@nats-io/*`.
+
+// events
+export { JetStreamEventBus, DeadLetterHeaders, EventPublishError, JetStreamSetupError } from "./events/jetstream-event-bus.js";
+export type { JetStreamEventBusOptions, JetStreamEventBusLogger, JetStreamEventBusStats, NakDelay } from "./events/jetstream-event-bus.js";
+export { connectNats, redactServers } from "./events/nats-connection.js";
+export type { NatsConnectOptions } from "./events/nats-connection.js";
+
+// storage
+export { KvStorage } from "./storage/kv-storage.js";
+export type { KvStorageOptions, KvStorageLogger, KvStorageStats } from "./storage/kv-storage.js";
+export { KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
+
+// cluster: KvSharding and KvLeaderElection (src/cluster/kv-sharding.ts,
+// src/cluster/kv-leader-election.ts) are exported here.
