@@ -44,6 +44,5 @@ export { ConflictError, StorageClosedError } from "./storage/errors.js";
 // codec: validation of what comes from outside
 export { ConvergeError, ValidationError } from "./codec/errors.js";
 export { assertKind, assertUid, assertEventType } from "./codec/names.js";
-export { parseCloudEvent } from "./codec/cloud-event-schema.js";
 export { parseResource } from "./codec/resource-schema.js";
 export type { CloudEventFormat } from "./codec/cloud-event-codec.js";

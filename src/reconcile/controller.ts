@@ -170,7 +170,7 @@ export class Controller {
   readonly #informer: Informer;
   readonly #metrics: ControllerMetrics | undefined;
   /** Live from construction; ready once started and listed; not ready once stopping. */
-  readonly health = new HealthState();
+  readonly health: HealthState = new HealthState();
   #maxSlots = 1;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
