@@ -37,7 +37,7 @@ export { BusClosedError } from "./events/errors.js";
 
 // storage
 export type { Storage, StorageChange, SaveOptions, DeleteOptions, ReadOptions, WatchOptions } from "./storage/storage.js";
-export type { Resource, ResourceMetadata } from "./storage/resource.js";
+export type { Resource, ResourceMetadata, WithConditions } from "./storage/resource.js";
 export { InMemoryStorage } from "./storage/in-memory-storage.js";
 export { ConflictError, StorageClosedError } from "./storage/errors.js";
 
