@@ -176,16 +176,8 @@ function messageOf(issue: v.BaseIssue<unknown>): string {
 export type ParsedResource = {
   kind: string;
   uid: string;
-  metadata?: {
-    generation?: number;
-    revision?: number;
-    ownerUid?: string;
-    ownerKind?: string;
-    labels?: Record<string, string>;
-    finalizers?: string[];
-    deletedAt?: string;
-    [key: string]: unknown;
-  };
+  /** Checked by ResourceMetadataSchema; typed in full by src/storage/resource.ts. */
+  metadata?: Record<string, unknown>;
   spec: unknown;
   status?: unknown;
   [key: string]: unknown;
