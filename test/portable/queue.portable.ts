@@ -1,8 +1,14 @@
 // Queue semantics (DESIGN.md "Work queue"), the same on Node, Bun and Deno.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BucketRateLimiter, ExponentialBackoffRateLimiter, MaxOfRateLimiter } from "../../src/index.js";
-import { DelayScheduler, RateLimitedWorkQueue, WorkQueue } from "../../src/queue.js";
+import {
+  BucketRateLimiter,
+  DelayScheduler,
+  ExponentialBackoffRateLimiter,
+  MaxOfRateLimiter,
+  RateLimitedWorkQueue,
+  WorkQueue,
+} from "../../src/queue.js";
 import { within } from "./harness.js";
 
 /** Settles `p` into a flag a test can read without awaiting it. */
