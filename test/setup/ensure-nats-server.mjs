@@ -5,10 +5,14 @@
 // (what CI uses, 2.9.10); anywhere else the run stops with one line saying what
 // to install. Only the repository's tests do this, never the published package.
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
 export const INSTALL_HINT =
   "nats-server is not on PATH and NATS_URL is not set: install it (Debian/Ubuntu: `apt-get update && apt-get install -y nats-server`; elsewhere https://docs.nats.io/running-a-nats-service/introduction/installation) or set NATS_URL to a JetStream-enabled server";
+
+// Where Debian's package puts it (root's PATH has /usr/sbin; other users' may not).
+const DEBIAN_PATH = "/usr/sbin/nats-server";
 
 /**
  * What to do, from what was found. Pure, so the choice is tested without
@@ -49,6 +53,10 @@ export function ensureNatsServer(env = process.env, log = console.error) {
           })
         : update;
     if (install.status === 0 && runs("nats-server")) return true;
+    if (install.status === 0 && existsSync(DEBIAN_PATH)) {
+      log(`nats-server is installed at ${DEBIAN_PATH}, but /usr/sbin is not on PATH: add it (export PATH="$PATH:/usr/sbin") and run again`);
+      return false;
+    }
     log(`apt-get could not install nats-server. ${INSTALL_HINT}`);
     return false;
   }
