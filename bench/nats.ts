@@ -7,14 +7,12 @@ import {
   BaseReconciler,
   Controller,
   InMemoryEventBus,
-  JetStreamEventBus,
-  KvStorage,
-  connectNats,
   newResourceEvent,
   silentLogger,
   type ReconcileContext,
   type Resource,
 } from "../src/index.js";
+import { JetStreamEventBus, KvStorage, connectNats } from "../src/nats.js";
 import { NatsServer, natsServerOnPath } from "../test/helpers/nats-server.js";
 import { int, table } from "./format.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";

@@ -112,7 +112,7 @@ export const ResourceMetadataSchema = v.pipe(
  * A resource as given to `Storage.save` or read back from a backend. Unknown keys
  * (top level and metadata) are kept; see `parseResource` for a thrown error.
  */
-export const ResourceSchema = v.pipe(
+export const ResourceSchema: v.GenericSchema<unknown, ParsedResource> = v.pipe(
   v.unknown(),
   // Runs before any schema copies keys out of the input.
   v.rawCheck(({ dataset, addIssue }) => {
@@ -170,9 +170,18 @@ function messageOf(issue: v.BaseIssue<unknown>): string {
 
 /**
  * A validated resource; structurally the `Resource` of src/storage/resource.ts
- * (codec depends on nothing of ours, so it cannot name that type).
+ * (codec depends on nothing of ours, so it cannot name that type). Written out
+ * rather than inferred from ResourceSchema: a published type must be explicit (JSR).
  */
-export type ParsedResource = v.InferOutput<typeof ResourceSchema>;
+export type ParsedResource = {
+  kind: string;
+  uid: string;
+  /** Checked by ResourceMetadataSchema; typed in full by src/storage/resource.ts. */
+  metadata?: Record<string, unknown>;
+  spec: unknown;
+  status?: unknown;
+  [key: string]: unknown;
+};
 
 /**
  * Validates `input` as a resource and returns it (top-level and metadata objects

@@ -272,7 +272,7 @@ export class ControllerMetrics {
   }
 
   /** `h` was added, ready now (a plain add). */
-  added(h: number, now = this.#now()): void {
+  added(h: number, now: number = this.#now()): void {
     if (h >= this.#readyAt.length) this.#growHandles(h);
     const at = this.#readyAt[h];
     if (at < 0) {
@@ -285,7 +285,7 @@ export class ControllerMetrics {
   }
 
   /** `h` was added to become ready after `delayMs` (requeueAfter, enqueueAfter); the earliest time wins. */
-  addedAfter(h: number, delayMs: number, now = this.#now()): void {
+  addedAfter(h: number, delayMs: number, now: number = this.#now()): void {
     if (!(delayMs > 0)) return this.added(h, now);
     if (h >= this.#readyAt.length) this.#growHandles(h);
     const due = now + delayMs;
@@ -299,7 +299,7 @@ export class ControllerMetrics {
   }
 
   /** `h` failed and was requeued with backoff `backoffMs` (a rate-limited add). */
-  retried(h: number, backoffMs: number, now = this.#now()): void {
+  retried(h: number, backoffMs: number, now: number = this.#now()): void {
     if (h >= this.#readyAt.length) this.#growHandles(h);
     const kind = this.#kindOf[h];
     this.#retries.inc(kind);
@@ -308,7 +308,7 @@ export class ControllerMetrics {
   }
 
   /** A worker picked `h` up: its wait in the queue ends, its work starts. */
-  dequeued(h: number, now = this.#now()): void {
+  dequeued(h: number, now: number = this.#now()): void {
     if (h >= this.#readyAt.length) this.#growHandles(h);
     const kind = this.#kindOf[h];
     const at = this.#readyAt[h];
@@ -330,7 +330,7 @@ export class ControllerMetrics {
   }
 
   /** `h` is done (`queue.doneHandle`): its work ends, whatever happened. */
-  done(h: number, now = this.#now()): void {
+  done(h: number, now: number = this.#now()): void {
     const started = this.#running.finish(h);
     if (started >= 0) this.#workSeconds.observe(this.#kindOf[h], now > started ? (now - started) / 1000 : 0);
   }

@@ -44,7 +44,7 @@ export class WorkQueue<K = string> {
   // `declare`: no field initialized to undefined first, which measurably slows
   // every later `this.queue` access on the hot path.
   declare protected readonly queue: HandleQueue;
-  protected readonly interner = new KeyInterner<K>();
+  protected readonly interner: KeyInterner<K> = new KeyInterner<K>();
   protected readonly retainKeys: boolean;
   // True while an add needs nothing but `queue.add` (a subclass clears it while
   // it has bookkeeping to do on add, see `enqueue`). The hot paths read this one

@@ -1,16 +1,7 @@
-export type ConditionStatus = "True" | "False" | "Unknown";
+import type { Condition, ConditionStatus } from "../storage/resource.js";
 
-/** A Kubernetes-style condition: the latest observation of one aspect of a resource. */
-export interface Condition {
-  type: string;
-  status: ConditionStatus;
-  reason: string;
-  message: string;
-  /** ISO time of the last change of `status` (not of reason or message). */
-  lastTransitionTime: string;
-  /** The `metadata.generation` the reconcile saw when it set this condition. */
-  observedGeneration?: number;
-}
+// The types live with Resource, whose status holds conditions.
+export type { Condition, ConditionStatus };
 
 export interface SetConditionOptions {
   observedGeneration?: number;

@@ -121,7 +121,7 @@ export class Controller {
   readonly #metrics: ControllerMetrics | undefined;
   readonly #maxConcurrent: number;
   /** Live from construction; ready once started and listed; not ready once stopping. */
-  readonly health = new HealthState();
+  readonly health: HealthState = new HealthState();
   #phase: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   #subscription: Subscription | undefined;
   #dispatcher: Dispatcher | undefined;

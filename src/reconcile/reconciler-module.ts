@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { assertKind } from "../codec/names.js";
 import { RegistrationError } from "./errors.js";
 import type { Reconciler } from "./reconciler.js";
@@ -9,7 +11,7 @@ import type { Reconciler } from "./reconciler.js";
 export async function loadReconcilerModule(url: string): Promise<Reconciler> {
   let module: { default?: unknown };
   try {
-    module = (await import(url)) as { default?: unknown };
+    module = (await import(typeScriptSource(url))) as { default?: unknown };
   } catch (error) {
     throw new RegistrationError(`cannot import reconciler module ${url}: ${(error as Error)?.message ?? error}`, { cause: error });
   }
@@ -23,6 +25,20 @@ export async function loadReconcilerModule(url: string): Promise<Reconciler> {
     }
   }
   return checkReconciler(reconciler, `reconciler module ${url} (default export)`);
+}
+
+/**
+ * On Bun and Deno, which run TypeScript, `./x.js` names `./x.ts` when only the
+ * source exists, as the `.js` specifiers of NodeNext TypeScript do: Bun resolves
+ * that itself, Deno only in a project with sloppy imports, so a user's Deno
+ * project registering `new URL("./x.js", import.meta.url)` would fail without this.
+ */
+export function typeScriptSource(url: string): string {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if ((g.Bun === undefined && g.Deno === undefined) || !url.startsWith("file:") || !url.endsWith(".js")) return url;
+  if (existsSync(fileURLToPath(url))) return url;
+  const source = `${url.slice(0, -3)}.ts`;
+  return existsSync(fileURLToPath(source)) ? source : url;
 }
 
 /** Throws RegistrationError unless `value` has a valid resourceKind and a reconcile method. */

@@ -12,21 +12,21 @@ import { ConflictError } from "../storage/errors.js";
 export class StorageClient {
   constructor(private readonly storage: Storage) {}
 
-  get(kind: string, uid: string): Promise<Resource | undefined> {
-    return this.storage.load(kind, uid);
+  get<R extends Resource = Resource>(kind: string, uid: string): Promise<R | undefined> {
+    return this.storage.load<R>(kind, uid);
   }
 
-  list(kind: string): Promise<Resource[]> {
-    return this.storage.loadAll(kind);
+  list<R extends Resource = Resource>(kind: string): Promise<R[]> {
+    return this.storage.loadAll<R>(kind);
   }
 
   /** Rejects with ConflictError when the resource exists already. */
-  async create(resource: Resource): Promise<Resource> {
+  async create<R extends Resource>(resource: R): Promise<R> {
     const stored = withoutRevision(resource);
     const { deletedAt: _deletedAt, ...metadata } = stored.metadata ?? {};
     stored.metadata = { ...metadata, generation: 1 };
     const revision = await this.storage.save(resource.kind, resource.uid, stored, { expectedRevision: 0 });
-    return { ...stored, metadata: { ...stored.metadata, revision } };
+    return { ...stored, metadata: { ...stored.metadata, revision } } as R;
   }
 
   /**
@@ -36,7 +36,7 @@ export class StorageClient {
    * (use delete); removing the last finalizer of a resource being deleted
    * deletes it, and resolves with it as it was last stored.
    */
-  async update(resource: Resource): Promise<Resource> {
+  async update<R extends Resource>(resource: R): Promise<R> {
     const current = await this.storage.load(resource.kind, resource.uid);
     const expected = resource.metadata?.revision ?? current?.metadata?.revision;
     if (!current || expected !== current.metadata?.revision) {
@@ -50,14 +50,14 @@ export class StorageClient {
     if (deletedAt !== undefined) {
       if ((next.metadata.finalizers?.length ?? 0) === 0) {
         await this.storage.delete(resource.kind, resource.uid, { expectedRevision: expected });
-        return current;
+        return current as R;
       }
       next.metadata.deletedAt = deletedAt;
     }
     if (current.status === undefined) delete next.status;
     else next.status = current.status;
     const revision = await this.storage.save(resource.kind, resource.uid, next, { expectedRevision: expected });
-    return { ...next, metadata: { ...next.metadata, revision } };
+    return { ...next, metadata: { ...next.metadata, revision } } as R;
   }
 
   /**

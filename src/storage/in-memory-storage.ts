@@ -52,21 +52,21 @@ export class InMemoryStorage implements Storage {
   #watchAll = new Set<Watcher>();
   #watchKind = new Map<string, Set<Watcher>>();
 
-  async load(kind: string, uid: string): Promise<Resource | undefined> {
+  async load<R extends Resource = Resource>(kind: string, uid: string): Promise<R | undefined> {
     this.#assertOpen();
     assertKind(kind, "kind");
     assertUid(uid, "uid");
     const entry = this.#kinds.get(kind)?.get(uid);
-    return entry && deepCopy(entry.value);
+    return entry && (deepCopy(entry.value) as R);
   }
 
-  async loadAll(kind: string, options?: ReadOptions): Promise<Resource[]> {
+  async loadAll<R extends Resource = Resource>(kind: string, options?: ReadOptions): Promise<R[]> {
     this.#assertOpen();
     assertKind(kind, "kind");
     const share = options?.shareValues === true;
     const out: Resource[] = [];
     for (const entry of this.#kinds.get(kind)?.values() ?? []) out.push(share ? entry.value : deepCopy(entry.value));
-    return out;
+    return out as R[];
   }
 
   async list(kind: string): Promise<string[]> {

@@ -133,7 +133,7 @@ export class KvStorage implements Storage {
     return new KvStorage(nc, js, kv, resolved);
   }
 
-  async load(kind: string, uid: string): Promise<Resource | undefined> {
+  async load<R extends Resource = Resource>(kind: string, uid: string): Promise<R | undefined> {
     this.#assertOpen();
     assertKind(kind, "kind");
     assertUid(uid, "uid");
@@ -142,14 +142,14 @@ export class KvStorage implements Storage {
     const entry = await this.#get(key, `load ${kind}/${uid}`);
     if (!entry || entry.operation !== "PUT") return undefined;
     try {
-      return this.#decode(key, kind, uid, entry.value, entry.revision);
+      return this.#decode(key, kind, uid, entry.value, entry.revision) as R;
     } catch (error) {
       if (error instanceof ValidationError) this.#invalidEntries++;
       throw error;
     }
   }
 
-  async loadAll(kind: string): Promise<Resource[]> {
+  async loadAll<R extends Resource = Resource>(kind: string): Promise<R[]> {
     this.#assertOpen();
     assertKind(kind, "kind");
     if (this.#starting.size > 0) await this.#watchesStarted();
@@ -177,7 +177,7 @@ export class KvStorage implements Storage {
         this.#skip("loadAll", error);
       }
     }
-    return loaded;
+    return loaded as R[];
   }
 
   async list(kind: string): Promise<string[]> {

@@ -48,9 +48,9 @@ export type StorageChange =
  */
 export interface Storage {
   /** The resource, or `undefined` when it does not exist. */
-  load(kind: string, uid: string): Promise<Resource | undefined>;
+  load<R extends Resource = Resource>(kind: string, uid: string): Promise<R | undefined>;
   /** Every resource of a kind. */
-  loadAll(kind: string, options?: ReadOptions): Promise<Resource[]>;
+  loadAll<R extends Resource = Resource>(kind: string, options?: ReadOptions): Promise<R[]>;
   /** The uids of every resource of a kind. */
   list(kind: string): Promise<string[]>;
   exists(kind: string, uid: string): Promise<boolean>;

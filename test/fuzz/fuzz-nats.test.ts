@@ -4,16 +4,13 @@ import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Controller,
-  DeadLetterHeaders,
-  JetStreamEventBus,
-  KvStorage,
   ValidationError,
-  connectNats,
   newResourceEvent,
   silentLogger,
   type CloudEvent,
   type Resource,
 } from "../../src/index.js";
+import { DeadLetterHeaders, JetStreamEventBus, KvStorage, connectNats } from "../../src/nats.js";
 import type { ChaosResource } from "../fixtures/chaos-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 import { natsUrl } from "../helpers/nats.js";

@@ -2,7 +2,7 @@
 // (its own server: the run's shared one must not go down).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../../src/index.js";
+import { connectNats } from "../../src/nats.js";
 import { ControllerMetrics } from "../../src/metrics/metrics.js";
 import { NatsServer } from "../helpers/nats-server.js";
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats, redactServers, ValidationError } from "../../src/index.js";
+import { ValidationError } from "../../src/index.js";
+import { connectNats, redactServers } from "../../src/nats.js";
 import { NatsServer } from "../helpers/nats-server.js";
 
 describe("connectNats", () => {

@@ -5,15 +5,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Controller,
-  JetStreamEventBus,
-  KvStorage,
-  connectNats,
-  newResourceEvent,
-  silentLogger,
-  type CloudEvent,
-} from "../../src/index.js";
+import { Controller, newResourceEvent, silentLogger, type CloudEvent } from "../../src/index.js";
+import { JetStreamEventBus, KvStorage, connectNats } from "../../src/nats.js";
 import { readRunLog, type ChaosResource } from "../fixtures/chaos-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 import { natsUrl } from "../helpers/nats.js";

@@ -5,16 +5,8 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as v from "valibot";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  Controller,
-  JetStreamEventBus,
-  KvStorage,
-  StorageClient,
-  connectNats,
-  silentLogger,
-  type Reconciler,
-  type RegisterOptions,
-} from "../../src/index.js";
+import { Controller, StorageClient, silentLogger, type Reconciler, type RegisterOptions } from "../../src/index.js";
+import { JetStreamEventBus, KvStorage, connectNats } from "../../src/nats.js";
 import { FINALIZER, type Held } from "../fixtures/finalizer-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 import { natsUrl } from "../helpers/nats.js";

@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { connectNats, JetStreamEventBus, KvStorage } from "../../src/index.js";
+import { connectNats, JetStreamEventBus, KvStorage } from "../../src/nats.js";
 import { NATS_INSTALL_HINT, NatsServer, natsServerOnPath } from "../helpers/nats-server.js";
 import { eventBusContract } from "./contract/event-bus-contract.js";
 import { storageContract } from "./contract/storage-contract.js";

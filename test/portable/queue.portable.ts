@@ -8,7 +8,7 @@ import {
   MaxOfRateLimiter,
   RateLimitedWorkQueue,
   WorkQueue,
-} from "../../src/index.js";
+} from "../../src/queue.js";
 import { within } from "./harness.js";
 
 /** Settles `p` into a flag a test can read without awaiting it. */

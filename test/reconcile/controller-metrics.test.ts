@@ -2,16 +2,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   BaseReconciler,
   Controller,
-  ControllerMetrics,
   InMemoryEventBus,
   InMemoryStorage,
   StorageClient,
   TerminalError,
-  serveMetrics,
   silentLogger,
   type ReconcileContext,
   type Resource,
 } from "../../src/index.js";
+import { ControllerMetrics, serveMetrics } from "../../src/metrics.js";
 
 type Thing = Resource<{ mode: "ok" | "fail-once" | "terminal" }, { done?: boolean }>;
 

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { Controller, ControllerMetrics, ExponentialBackoffRateLimiter, InMemoryEventBus, InMemoryStorage, type Logger } from "../../src/index.js";
+import { Controller, ExponentialBackoffRateLimiter, InMemoryEventBus, InMemoryStorage, type Logger } from "../../src/index.js";
+import { ControllerMetrics } from "../../src/metrics.js";
 import { maxConcurrent, type FleetDevice, type FleetMode } from "../fixtures/fleet-reconciler.js";
 import { distUrl, untilAll } from "../helpers/converged.js";
 

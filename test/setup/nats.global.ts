@@ -1,6 +1,7 @@
 // Vitest globalSetup: one JetStream-enabled nats-server for the whole run, on a
 // free port with a temporary store, stopped at the end. NATS_URL, when set, is
-// used instead. Without either, NATS suites fail with the install hint.
+// used instead. Without either, NATS suites fail with the install hint (`npm test`
+// first runs ensure-nats-server.mjs, which installs Debian's package as root).
 import type { TestProject } from "vitest/node";
 import { NATS_INSTALL_HINT, NatsServer, natsServerOnPath } from "../helpers/nats-server.js";
 
