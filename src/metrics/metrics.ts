@@ -58,7 +58,15 @@ export interface ControllerGauges {
   delayed?(): number;
   /** Busy share of the reconcile slots, 0..1. */
   poolUtilization?(): number;
+  /** Scale-out: partitions this process holds now. */
+  partitionsOwned?(): number;
+  /** Scale-out: lease renewals that failed since the process joined (each may be retried before a lease is lost). */
+  leaseRenewFailures?(): number;
 }
+
+/** Which way a partition moved, for `converge_partition_handovers_total`. */
+export type HandoverDirection = "in" | "out" | "lost";
+const HANDOVER_DIRECTIONS: readonly HandoverDirection[] = ["in", "out", "lost"];
 
 export interface ControllerMetricsOptions {
   /** A monotonic clock in ms. Default `performance.now`. */
@@ -149,9 +157,11 @@ export class ControllerMetrics {
   readonly #workSeconds: Histogram;
   readonly #reconcileSeconds: Histogram;
   readonly #backoffSeconds: Histogram;
+  readonly #handovers: Counter;
   readonly #natsDisconnects: Counter;
   readonly #natsReconnects: Counter;
   #natsWatched = 0;
+  #sharded = false;
   #natsConnected = 0;
 
   constructor(options: ControllerMetricsOptions = {}) {
@@ -178,6 +188,8 @@ export class ControllerMetrics {
     this.#backoffSeconds = new Histogram("converge_workqueue_retry_backoff_seconds", "Backoff delays given to retried keys, in seconds.", options.backoffBuckets ?? DEFAULT_BACKOFF_BUCKETS, kinds);
     this.#reconciles = new Counter("converge_reconcile_total", "Reconciles by outcome.", this.#reconcileLabels);
     this.#reconcileSeconds = new Histogram("converge_reconcile_time_seconds", "Seconds the reconcile call itself took.", durations, kinds);
+    const directions: LabelSpace = { names: ["direction"], size: () => (this.#sharded ? HANDOVER_DIRECTIONS.length : 0), values: (i) => [HANDOVER_DIRECTIONS[i]] };
+    this.#handovers = new Counter("converge_partition_handovers_total", "Scale-out: partitions acquired (in), handed over cleanly (out), or whose lease was lost (lost).", directions);
     this.#natsDisconnects = new Counter("converge_nats_disconnects_total", "Times a watched NATS connection lost its server.", natsLabels);
     this.#natsReconnects = new Counter("converge_nats_reconnects_total", "Times a watched NATS connection reconnected.", natsLabels);
     this.#families = [
@@ -194,6 +206,9 @@ export class ControllerMetrics {
       this.#reconciles,
       this.#reconcileSeconds,
       fromCallback("converge_pool_utilization", "Busy share of the reconcile slots (worker pool or inline), 0..1.", (g) => g.poolUtilization),
+      fromCallback("converge_partitions_owned", "Scale-out: partitions this process holds a lease on.", (g) => g.partitionsOwned),
+      this.#handovers,
+      fromCallback("converge_lease_renew_failures", "Scale-out: lease renewals that failed since the process joined (a running count).", (g) => g.leaseRenewFailures),
       new Gauge("converge_nats_connected", "Watched NATS connections that are connected now.", natsLabels, (g) => g.set(0, this.#natsConnected)),
       this.#natsDisconnects,
       this.#natsReconnects,
@@ -220,12 +235,19 @@ export class ControllerMetrics {
   /** Sets where the gauges read at scrape time come from (replacing earlier ones). */
   setCallbacks(gauges: ControllerGauges): void {
     if (gauges === null || typeof gauges !== "object") throw new ValidationError("metrics callbacks", "must be an object");
-    for (const name of ["queueDepth", "delayed", "poolUtilization"] as const) {
+    for (const name of ["queueDepth", "delayed", "poolUtilization", "partitionsOwned", "leaseRenewFailures"] as const) {
       if (gauges[name] !== undefined && typeof gauges[name] !== "function") {
         throw new ValidationError(`metrics callbacks.${name}`, "must be a function returning a number");
       }
     }
     this.#gauges = { ...gauges };
+    if (gauges.partitionsOwned !== undefined) this.#sharded = true;
+  }
+
+  /** Scale-out: a partition moved (`in`: acquired; `out`: handed over; `lost`: its lease could not be renewed). */
+  partitionHandover(direction: HandoverDirection): void {
+    this.#sharded = true;
+    this.#handovers.inc(HANDOVER_DIRECTIONS.indexOf(direction));
   }
 
   /**

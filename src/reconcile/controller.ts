@@ -178,6 +178,7 @@ export class Controller {
         this.#pooled?.abort(hs, reason);
       },
       forget: (partitions) => this.#informer.forget((h) => partitions.has(this.#gate!.partitionOf(h))),
+      moved: (direction) => this.#metrics?.partitionHandover(direction),
     });
   }
 
@@ -225,6 +226,9 @@ export class Controller {
         queueDepth: () => this.#queue.raw.len(),
         delayed: () => this.#queue.raw.delayed(),
         poolUtilization: () => dispatcher.running / this.#maxConcurrent,
+        ...(this.#gate
+          ? { partitionsOwned: () => this.#gate!.owned(), leaseRenewFailures: () => this.#gate!.sharding.stats().renewFailures }
+          : {}),
       });
       await this.#informer.start();
       // Sharded, the initial list found nothing of ours: each partition is listed as it is acquired.

@@ -13,6 +13,8 @@ export interface PartitionGateOptions {
   abort(hs: readonly number[], reason: Error): void;
   /** Drops what the informer caches of these partitions. */
   forget(partitions: ReadonlySet<number>): void;
+  /** Told of every move, for metrics. */
+  moved?(direction: "in" | "out" | "lost"): void;
 }
 
 /**
@@ -99,6 +101,7 @@ export class PartitionGate implements ShardingMember {
   }
 
   acquired(partition: number, fence: Fence): void {
+    this.#o.moved?.("in");
     this.#active[partition] = 1;
     this.#fences[partition] = fence;
     this.#toRelist.add(partition);
@@ -106,6 +109,7 @@ export class PartitionGate implements ShardingMember {
   }
 
   async revoke(partition: number, reason: RevokeReason): Promise<void> {
+    const wasActive = this.#active[partition] === 1;
     this.#active[partition] = 0;
     this.#fences[partition] = undefined;
     this.#toRelist.delete(partition);
@@ -114,8 +118,12 @@ export class PartitionGate implements ShardingMember {
       this.#o.logger.warn(`lost the lease of partition ${partition}: aborting its ${running.size} running reconciles`);
       this.#o.abort([...running], new ReconcileInterruptedError(`partition ${partition}`, "this process lost its lease"));
     }
+    const waited = running.size;
     if (running.size > 0) await new Promise<void>((resolve) => (this.#drained[partition] = chain(this.#drained[partition], resolve)));
     this.#o.forget(new Set([partition]));
+    // A "lost" that escalates a hand-over in progress is one move, counted as lost.
+    if (wasActive || reason === "lost") this.#o.moved?.(reason === "lost" ? "lost" : "out");
+    if (reason === "handover") this.#o.logger.info(`handed over partition ${partition}${waited > 0 ? ` after its ${waited} running reconciles ended` : ""}`);
   }
 
   /** Acquisitions of one turn are listed together, with one line in the log. */

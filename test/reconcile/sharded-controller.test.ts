@@ -2,6 +2,7 @@
 // NATS lease protocol itself is tested in test/cluster/ on real servers).
 import { afterEach, describe, expect, it } from "vitest";
 import { Controller, InMemoryEventBus, InMemoryStorage, silentLogger, type ReconcileContext, type Resource } from "../../src/index.js";
+import { ControllerMetrics } from "../../src/metrics.js";
 import { LeaderSharding, type LeaderElection } from "../../src/reconcile/leader-sharding.js";
 import { ManualSharding } from "../fixtures/manual-sharding.js";
 
@@ -135,6 +136,26 @@ describe("sharded controller", () => {
     await a.controller.idle();
     expect(a.runs.get(uids[0])).toBe(before);
     expect(a.controller.stats().interrupted).toBe(1);
+  });
+
+  it("counts partitions owned and every move in metrics", async () => {
+    const { storage, bus } = await setup();
+    await fleet(storage, 5);
+    const sharding = new ManualSharding(4, nextToken);
+    const metrics = new ControllerMetrics();
+    const controller = new Controller(bus, storage, { isolation: "inline", logger: silentLogger, sharding, metrics });
+    await controller.registerReconciler({ resourceKind: "Box", async reconcile() {} });
+    cleanups.push(() => controller.stop());
+    await controller.start();
+    for (const p of [0, 1, 2]) sharding.acquire(p);
+    await sharding.revoke(0, "handover");
+    await sharding.revoke(1, "lost");
+    const text = metrics.prometheus();
+    expect(text).toContain("converge_partitions_owned 1");
+    expect(text).toContain('converge_partition_handovers_total{direction="in"} 3');
+    expect(text).toContain('converge_partition_handovers_total{direction="out"} 1');
+    expect(text).toContain('converge_partition_handovers_total{direction="lost"} 1');
+    expect(text).toContain("converge_lease_renew_failures 0");
   });
 
   it("gives each reconcile the fence of its partition", async () => {
