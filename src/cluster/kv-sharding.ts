@@ -319,7 +319,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
       this.#log.info(`KvSharding "${this.identity}": handing over partitions ${plan.release.join(",")} (fair share ${target} of ${this.partitions})`);
       for (const p of plan.release) void this.#track(this.#handOver(p));
     }
-    if (plan.acquire.length > 0) {
+    if (plan.acquire.length > 0 && !this.#keeper.coolingDown()) {
       const tries = plan.acquire.map((p) => this.#acquire(p));
       void this.#track(
         Promise.all(tries).then((got) => {

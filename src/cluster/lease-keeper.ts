@@ -55,6 +55,9 @@ export class LeaseKeeper {
   readonly #barrierKey: string;
   /** A barrier write not sent yet, which acquisitions acknowledged until it is sent may share. */
   #queuedBarrier: Promise<number> | undefined;
+  readonly #leaseMs: number;
+  /** Local time until which no new lease should be taken: a lease period after NATS last failed to answer a write. */
+  #coolUntil = -Infinity;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   #deadlineAt = Infinity;
   #stopped = false;
@@ -74,6 +77,7 @@ export class LeaseKeeper {
     this.#observations = observations;
     this.#clock = options.clock;
     this.#safeMs = options.leaseMs * SAFE_FRACTION;
+    this.#leaseMs = options.leaseMs;
     this.#record = encodeLeaseRecord({ holder: options.identity, instance, partitions });
     this.#instance = instance;
     this.#events = events;
@@ -100,6 +104,7 @@ export class LeaseKeeper {
       revision = await this.#bucket.write(key, this.#record, previous);
     } catch (error) {
       if (isWrongLastSequence(error)) await this.refresh(key);
+      else this.#troubled();
       return undefined;
     }
     this.#observations.observe(key, revision, true, { holder: "", instance: this.#instance }, start);
@@ -127,6 +132,7 @@ export class LeaseKeeper {
     try {
       barrier = await this.#barrier();
     } catch {
+      this.#troubled();
       return false;
     }
     const left = start + this.#safeMs - this.#clock.now();
@@ -149,6 +155,22 @@ export class LeaseKeeper {
   async removeBarrier(): Promise<void> {
     const seen = this.#observations.get(this.#barrierKey);
     if (seen?.live) await this.#bucket.remove(this.#barrierKey, seen.revision).catch(() => {});
+  }
+
+  /**
+   * Whether new leases should wait: NATS failed to answer a write less than a
+   * lease ago. After a stream leader fails over, a 2.9 server's new leader
+   * checks CAS writes against state it has not caught up on yet (the same
+   * nats-server#4320), which the barrier cannot rule out; every process
+   * rushing to retake leases at that moment is what made two holders in the
+   * 3-node test. Renewals go on meanwhile.
+   */
+  coolingDown(): boolean {
+    return this.#clock.now() < this.#coolUntil;
+  }
+
+  #troubled(): void {
+    this.#coolUntil = this.#clock.now() + this.#leaseMs;
   }
 
   /** Re-reads `key` into the observations (after a conflict). */
@@ -198,6 +220,7 @@ export class LeaseKeeper {
       lease.renewedFrom = start;
       this.#armDeadline();
     } catch (error) {
+      if (!isWrongLastSequence(error)) this.#troubled();
       if (this.#held.get(lease.key) !== lease) return;
       this.#events.renewFailed(lease.key, error);
       if (isWrongLastSequence(error)) await this.#reconcileConflict(lease);
