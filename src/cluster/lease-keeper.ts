@@ -2,7 +2,7 @@ import { isWrongLastSequence } from "../nats/nats-errors.js";
 import type { Clock } from "./clock.js";
 import type { LeaseBucket } from "./lease-bucket.js";
 import type { ResolvedLeaseOptions } from "./cluster-options.js";
-import { decodeLeaseRecord, encodeLeaseRecord } from "./lease-record.js";
+import { decodeLeaseRecord, encodeLeaseRecord, type LeaseRecord } from "./lease-record.js";
 import type { LeaseObservations } from "./lease-observations.js";
 
 /**
@@ -50,6 +50,8 @@ export class LeaseKeeper {
   readonly #clock: Clock;
   readonly #safeMs: number;
   readonly #record: Uint8Array;
+  /** What `#record` decodes to, for observing our own writes. */
+  readonly #ownRecord: LeaseRecord;
   readonly #instance: string;
   readonly #events: LeaseKeeperEvents;
   readonly #barrierKey: string;
@@ -78,7 +80,8 @@ export class LeaseKeeper {
     this.#clock = options.clock;
     this.#safeMs = options.leaseMs * SAFE_FRACTION;
     this.#leaseMs = options.leaseMs;
-    this.#record = encodeLeaseRecord({ holder: options.identity, instance, partitions });
+    this.#ownRecord = partitions === undefined ? { holder: options.identity, instance } : { holder: options.identity, instance, partitions };
+    this.#record = encodeLeaseRecord(this.#ownRecord);
     this.#instance = instance;
     this.#events = events;
   }
@@ -107,7 +110,7 @@ export class LeaseKeeper {
       else this.#troubled();
       return undefined;
     }
-    this.#observations.observe(key, revision, true, { holder: "", instance: this.#instance }, start);
+    this.#observations.observe(key, revision, true, this.#ownRecord, start);
     if (!(await this.#confirm(key, revision, start))) return undefined;
     // Taken, but too late to use safely (the write took most of a lease): do
     // not start; the record names this process, so it can be taken again at once.
@@ -215,7 +218,7 @@ export class LeaseKeeper {
     try {
       const revision = await this.#bucket.write(lease.key, this.#record, lease.revision);
       lease.revision = revision;
-      this.#observations.observe(lease.key, revision, true, { holder: "", instance: this.#instance }, start);
+      this.#observations.observe(lease.key, revision, true, this.#ownRecord, start);
       if (this.#held.get(lease.key) !== lease) return;
       lease.renewedFrom = start;
       this.#armDeadline();
