@@ -252,12 +252,17 @@ export class KvSharding implements Sharding, AsyncDisposable {
 
   #onLost(key: string, reason: LossReason): void {
     if (key === this.#memberKey) {
-      if (reason === "taken") {
+      const seen = this.#observations.get(key);
+      // "taken" by a live key of another instance: a process with our identity.
+      // A deleted key (others collected it while this process was stalled) is
+      // simply announced again.
+      if (reason === "taken" && seen?.live && seen.record?.instance !== this.#instance) {
         this.#log.warn(`KvSharding "${this.identity}": ${new DuplicateIdentityError(this.identity, this.#bucket.name).message}; giving up every partition`);
         this.#loseAll();
         void this.leave();
       }
-      // "deadline": the key still names this instance; the next rebalance announces it again.
+      // Otherwise the next rebalance announces it again.
+      this.#queueRebalance();
       return;
     }
     const p = Number(key.slice(LEASE.length));

@@ -1,3 +1,4 @@
+import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLUSTER_CLOSED, DUPLICATE_IDENTITY, DuplicateIdentityError, PARTITIONS_MISMATCH } from "../../src/cluster/cluster-errors.js";
@@ -119,6 +120,23 @@ describe("KvSharding on one server", () => {
     const error = await other.join(new JournalingMember("b")).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: PARTITIONS_MISMATCH, partitions: 32, memberPartitions: 16, member: "a" });
     await pollUntil(() => a.sharding.stats().members === 1 && a.sharding.stats().owned === 16, "a alone again, with all 16");
+  });
+
+  it("a member whose member key was collected (as others do for a stalled process) announces itself again and keeps working", async () => {
+    const bucket = freshBucket();
+    const a = await member(bucket, "a");
+    const b = await member(bucket, "b");
+    await pollUntil(() => a.sharding.stats().owned === 8 && b.sharding.stats().owned === 8, "8 + 8");
+    const kv = await new Kvm(await conn()).open(bucket);
+    const before = (await kv.get("member.a"))!.revision;
+    const journalled = a.journal.entries.length;
+    await kv.delete("member.a");
+    await pollUntil(async () => {
+      const entry = await kv.get("member.a");
+      return entry?.operation === "PUT" && entry.revision > before;
+    }, "member.a announced again");
+    expect(a.sharding.stats()).toMatchObject({ owned: 8, leasesLost: 0 });
+    expect(a.journal.entries.slice(journalled)).toEqual([]);
   });
 
   it("join twice is refused", async () => {
