@@ -149,7 +149,7 @@ export class KvLeaderElection implements AsyncDisposable {
   }
 
   #campaign(): void {
-    if (!this.#campaigning || this.#closed || this.#acquiring || this.#token !== undefined) return;
+    if (!this.#campaigning || this.#closed || this.#acquiring || this.#token !== undefined || this.#keeper.coolingDown()) return;
     const { clock, leaseMs } = this.#options;
     if (this.#observations.availability(this.#key, this.#instance, clock.now(), leaseMs) === "held") return;
     this.#acquiring = true;

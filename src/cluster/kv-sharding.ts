@@ -252,12 +252,17 @@ export class KvSharding implements Sharding, AsyncDisposable {
 
   #onLost(key: string, reason: LossReason): void {
     if (key === this.#memberKey) {
-      if (reason === "taken") {
+      const seen = this.#observations.get(key);
+      // "taken" by a live key of another instance: a process with our identity.
+      // A deleted key (others collected it while this process was stalled) is
+      // simply announced again.
+      if (reason === "taken" && seen?.live && seen.record?.instance !== this.#instance) {
         this.#log.warn(`KvSharding "${this.identity}": ${new DuplicateIdentityError(this.identity, this.#bucket.name).message}; giving up every partition`);
         this.#loseAll();
         void this.leave();
       }
-      // "deadline": the key still names this instance; the next rebalance announces it again.
+      // Otherwise the next rebalance announces it again.
+      this.#queueRebalance();
       return;
     }
     const p = Number(key.slice(LEASE.length));
@@ -319,7 +324,7 @@ export class KvSharding implements Sharding, AsyncDisposable {
       this.#log.info(`KvSharding "${this.identity}": handing over partitions ${plan.release.join(",")} (fair share ${target} of ${this.partitions})`);
       for (const p of plan.release) void this.#track(this.#handOver(p));
     }
-    if (plan.acquire.length > 0) {
+    if (plan.acquire.length > 0 && !this.#keeper.coolingDown()) {
       const tries = plan.acquire.map((p) => this.#acquire(p));
       void this.#track(
         Promise.all(tries).then((got) => {

@@ -2,7 +2,7 @@ import { isWrongLastSequence } from "../nats/nats-errors.js";
 import type { Clock } from "./clock.js";
 import type { LeaseBucket } from "./lease-bucket.js";
 import type { ResolvedLeaseOptions } from "./cluster-options.js";
-import { decodeLeaseRecord, encodeLeaseRecord } from "./lease-record.js";
+import { decodeLeaseRecord, encodeLeaseRecord, type LeaseRecord } from "./lease-record.js";
 import type { LeaseObservations } from "./lease-observations.js";
 
 /**
@@ -50,11 +50,16 @@ export class LeaseKeeper {
   readonly #clock: Clock;
   readonly #safeMs: number;
   readonly #record: Uint8Array;
+  /** What `#record` decodes to, for observing our own writes. */
+  readonly #ownRecord: LeaseRecord;
   readonly #instance: string;
   readonly #events: LeaseKeeperEvents;
   readonly #barrierKey: string;
   /** A barrier write not sent yet, which acquisitions acknowledged until it is sent may share. */
   #queuedBarrier: Promise<number> | undefined;
+  readonly #leaseMs: number;
+  /** Local time until which no new lease should be taken: a lease period after NATS last failed to answer a write. */
+  #coolUntil = -Infinity;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   #deadlineAt = Infinity;
   #stopped = false;
@@ -74,7 +79,9 @@ export class LeaseKeeper {
     this.#observations = observations;
     this.#clock = options.clock;
     this.#safeMs = options.leaseMs * SAFE_FRACTION;
-    this.#record = encodeLeaseRecord({ holder: options.identity, instance, partitions });
+    this.#leaseMs = options.leaseMs;
+    this.#ownRecord = partitions === undefined ? { holder: options.identity, instance } : { holder: options.identity, instance, partitions };
+    this.#record = encodeLeaseRecord(this.#ownRecord);
     this.#instance = instance;
     this.#events = events;
   }
@@ -100,9 +107,10 @@ export class LeaseKeeper {
       revision = await this.#bucket.write(key, this.#record, previous);
     } catch (error) {
       if (isWrongLastSequence(error)) await this.refresh(key);
+      else this.#troubled();
       return undefined;
     }
-    this.#observations.observe(key, revision, true, { holder: "", instance: this.#instance }, start);
+    this.#observations.observe(key, revision, true, this.#ownRecord, start);
     if (!(await this.#confirm(key, revision, start))) return undefined;
     // Taken, but too late to use safely (the write took most of a lease): do
     // not start; the record names this process, so it can be taken again at once.
@@ -127,6 +135,7 @@ export class LeaseKeeper {
     try {
       barrier = await this.#barrier();
     } catch {
+      this.#troubled();
       return false;
     }
     const left = start + this.#safeMs - this.#clock.now();
@@ -149,6 +158,22 @@ export class LeaseKeeper {
   async removeBarrier(): Promise<void> {
     const seen = this.#observations.get(this.#barrierKey);
     if (seen?.live) await this.#bucket.remove(this.#barrierKey, seen.revision).catch(() => {});
+  }
+
+  /**
+   * Whether new leases should wait: NATS failed to answer a write less than a
+   * lease ago. After a stream leader fails over, a 2.9 server's new leader
+   * checks CAS writes against state it has not caught up on yet (the same
+   * nats-server#4320), which the barrier cannot rule out; every process
+   * rushing to retake leases at that moment is what made two holders in the
+   * 3-node test. Renewals go on meanwhile.
+   */
+  coolingDown(): boolean {
+    return this.#clock.now() < this.#coolUntil;
+  }
+
+  #troubled(): void {
+    this.#coolUntil = this.#clock.now() + this.#leaseMs;
   }
 
   /** Re-reads `key` into the observations (after a conflict). */
@@ -193,11 +218,12 @@ export class LeaseKeeper {
     try {
       const revision = await this.#bucket.write(lease.key, this.#record, lease.revision);
       lease.revision = revision;
-      this.#observations.observe(lease.key, revision, true, { holder: "", instance: this.#instance }, start);
+      this.#observations.observe(lease.key, revision, true, this.#ownRecord, start);
       if (this.#held.get(lease.key) !== lease) return;
       lease.renewedFrom = start;
       this.#armDeadline();
     } catch (error) {
+      if (!isWrongLastSequence(error)) this.#troubled();
       if (this.#held.get(lease.key) !== lease) return;
       this.#events.renewFailed(lease.key, error);
       if (isWrongLastSequence(error)) await this.#reconcileConflict(lease);

@@ -1,9 +1,10 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { KvLeaderElection } from "../../src/cluster/kv-leader-election.js";
 import { KvSharding } from "../../src/cluster/kv-sharding.js";
 import { NatsCluster } from "../helpers/nats-cluster.js";
 import { pollUntil } from "../helpers/poll.js";
-import { JournalingMember, overlaps, tenures } from "./journal.js";
+import { type JournalEntry, JournalingMember, overlaps, tenures, wallNow } from "./journal.js";
 
 const LEASE_MS = 1500;
 const PARTITIONS = 24;
@@ -90,6 +91,51 @@ describe("KvSharding on a 3-node NATS cluster (R3 bucket)", () => {
       expect(overlaps(tenures([cut, ...others].flatMap((m) => m.journal.entries)))).toEqual([]);
     } finally {
       await cluster.restart(cutIndex);
+    }
+  });
+
+  it("KvLeaderElection keeps one leader at a time through a SIGKILL of the stream leader node", async () => {
+    const bucket = `leaders-r3-${Date.now()}`;
+    // Leaderships journalled as tenures of "partition" 0, to reuse the overlap check.
+    const journal: JournalEntry[] = [];
+    const elections: KvLeaderElection[] = [];
+    for (const who of ["a", "b", "c"]) {
+      const nc = await cluster.connect(who);
+      cleanups.push(() => nc.close());
+      const election = await KvLeaderElection.open(nc, { bucket, name: "gc", identity: who, leaseMs: LEASE_MS, replicas: 3, logger: quiet });
+      cleanups.push(() => election.close());
+      elections.push(election);
+      void (async () => {
+        for await (const change of election.changes()) {
+          journal.push(
+            change.leader
+              ? { at: wallNow(), who, event: "acquired", partition: 0, token: change.token }
+              : { at: wallNow(), who, event: "revoked", partition: 0, reason: change.reason === "lost" ? "lost" : "handover" },
+          );
+        }
+      })();
+    }
+    await pollUntil(() => elections.filter((e) => e.isLeader).length === 1, "one leader");
+    const before = journal.length;
+    const index = cluster.names.indexOf((await cluster.streamLeader(`KV_${bucket}`))!);
+    await cluster.kill(index);
+    try {
+      // A leader again after the outage; it resigns, and another one is
+      // elected: deletes, CAS writes and the watch all work on two nodes.
+      await pollUntil(() => elections.filter((e) => e.isLeader).length === 1, "one leader after the kill", 60_000);
+      const resigning = elections.find((e) => e.isLeader)!;
+      await resigning.resign();
+      await pollUntil(() => elections.filter((e) => e.isLeader).length === 1, "a new leader after the resignation", 60_000);
+      const leader = elections.find((e) => e.isLeader)!;
+      expect(leader).not.toBe(resigning);
+      const token = leader.token!;
+      expect(journal.length).toBeGreaterThan(before);
+      expect(overlaps(tenures(journal))).toEqual([]);
+      const tokens = journal.filter((e) => e.event === "acquired").map((e) => (e.event === "acquired" ? e.token : 0));
+      expect(tokens).toEqual([...tokens].sort((x, y) => x - y));
+      expect(token).toBe(tokens.at(-1));
+    } finally {
+      await cluster.restart(index);
     }
   });
 });

@@ -1,6 +1,8 @@
+import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLUSTER_CLOSED, DUPLICATE_IDENTITY, DuplicateIdentityError, PARTITIONS_MISMATCH } from "../../src/cluster/cluster-errors.js";
+import type { Clock } from "../../src/cluster/clock.js";
 import { KvSharding } from "../../src/cluster/kv-sharding.js";
 import { ValidationError } from "../../src/codec/errors.js";
 import { natsUrl } from "../helpers/nats.js";
@@ -22,9 +24,14 @@ async function conn(): Promise<NatsConnection> {
   return nc;
 }
 
-async function member(bucket: string, identity: string, partitions = 16): Promise<{ sharding: KvSharding; journal: JournalingMember; nc: NatsConnection }> {
+async function member(
+  bucket: string,
+  identity: string,
+  partitions = 16,
+  clock?: Clock,
+): Promise<{ sharding: KvSharding; journal: JournalingMember; nc: NatsConnection }> {
   const nc = await conn();
-  const sharding = await KvSharding.open(nc, { bucket, identity, partitions, leaseMs: LEASE_MS, logger: quiet });
+  const sharding = await KvSharding.open(nc, { bucket, identity, partitions, leaseMs: LEASE_MS, logger: quiet, clock });
   cleanups.push(() => sharding.leave());
   const journal = new JournalingMember(identity);
   await sharding.join(journal);
@@ -34,13 +41,14 @@ async function member(bucket: string, identity: string, partitions = 16): Promis
 const freshBucket = (): string => `shards-${process.pid}-${++bucketSeq}-${Date.now()}`;
 
 describe("KvSharding on one server", () => {
-  it("gives 1, 2 and 3 members fair shares, and a leaving member's share to the others, never two holders at once", async () => {
+  it("gives 1, 2 and 3 members fair shares (one with a skewed clock), and a leaving member's share to the others, never two holders at once", async () => {
     const bucket = freshBucket();
     const a = await member(bucket, "a");
     await pollUntil(() => a.sharding.stats().owned === 16, "a to own all 16");
     const b = await member(bucket, "b");
     await pollUntil(() => a.sharding.stats().owned === 8 && b.sharding.stats().owned === 8, "8 + 8");
-    const c = await member(bucket, "c");
+    // c's clock reads a day ahead: expiry is judged from each observer's own sightings, so skew does not matter.
+    const c = await member(bucket, "c", 16, { now: () => performance.now() + 86_400_000 });
     const shares = () => [a, b, c].map((m) => m.sharding.stats().owned);
     await pollUntil(() => shares().join() === "6,5,5", "6 + 5 + 5");
     for (let p = 0; p < 16; p++) expect([a, b, c].filter((m) => m.sharding.owns(p)).length).toBe(1);
@@ -112,6 +120,23 @@ describe("KvSharding on one server", () => {
     const error = await other.join(new JournalingMember("b")).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: PARTITIONS_MISMATCH, partitions: 32, memberPartitions: 16, member: "a" });
     await pollUntil(() => a.sharding.stats().members === 1 && a.sharding.stats().owned === 16, "a alone again, with all 16");
+  });
+
+  it("a member whose member key was collected (as others do for a stalled process) announces itself again and keeps working", async () => {
+    const bucket = freshBucket();
+    const a = await member(bucket, "a");
+    const b = await member(bucket, "b");
+    await pollUntil(() => a.sharding.stats().owned === 8 && b.sharding.stats().owned === 8, "8 + 8");
+    const kv = await new Kvm(await conn()).open(bucket);
+    const before = (await kv.get("member.a"))!.revision;
+    const journalled = a.journal.entries.length;
+    await kv.delete("member.a");
+    await pollUntil(async () => {
+      const entry = await kv.get("member.a");
+      return entry?.operation === "PUT" && entry.revision > before;
+    }, "member.a announced again");
+    expect(a.sharding.stats()).toMatchObject({ owned: 8, leasesLost: 0 });
+    expect(a.journal.entries.slice(journalled)).toEqual([]);
   });
 
   it("join twice is refused", async () => {
