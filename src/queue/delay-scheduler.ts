@@ -1,21 +1,8 @@
 import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
+import { type Clock, type ClockTimer, MAX_TIMER_MS, checkClock, realClock } from "./clock.js";
 import { resized } from "./typed-array.js";
 
-/**
- * Below this many ms before the earliest due time the scheduler polls with
- * `setImmediate` instead of arming another `setTimeout`: Node's timers run on
- * libuv's whole-millisecond loop clock and fire up to ~1-2 ms early or ~1 ms
- * late, which is too coarse for the last stretch.
- */
-const POLL_WINDOW_MS = 1.5;
-
 const MIN_SLOTS = 1024;
-
-type Timer = ReturnType<typeof setTimeout>;
-type Immediate = ReturnType<typeof setImmediate>;
-
-// Bun and Node have setImmediate; fall back to a 0 ms timeout elsewhere.
-const hasImmediate = typeof setImmediate === "function";
 
 export interface DelaySchedulerOptions {
   /**
@@ -23,16 +10,24 @@ export interface DelaySchedulerOptions {
    * Without it the error is rethrown from a microtask (an uncaught exception).
    */
   onError?: (error: unknown, handle: number) => void;
+  /** Time and timers; default `realClock` (`performance.now()`, `setTimeout`). */
+  clock?: Clock;
 }
 
 /**
  * Fires `onFire(handle)` at each handle's due time, with ONE timer for all of
  * them: a binary min-heap over typed arrays (due times in a `Float64Array`
  * indexed by handle, heap positions in an `Int32Array` for O(log n) moves and
- * removals). Times are `performance.now()` milliseconds.
+ * removals). Times are the clock's milliseconds (`performance.now()` by default).
  *
- * A handle never fires before its due time: every wake-up re-reads the clock,
- * fires what is due (earliest first) and re-arms for the rest.
+ * It sleeps between due times: one timer, armed for the earliest due time
+ * rounded up to a whole millisecond (the runtime's loop clock has whole
+ * milliseconds, so keys due within the same millisecond share one wake-up).
+ * A handle never fires before its due time: the timer may run early (the loop
+ * clock lags), so every wake-up re-reads the clock, fires what is due
+ * (earliest first) and re-arms for the rest; an early wake-up only re-arms.
+ * Nothing polls. A due time further away than a timer can wait (2^31-1 ms,
+ * about 24.8 days) is reached by re-arming at most that long each time.
  *
  * While entries exist the timer keeps the process alive (a controller waiting
  * on a requeue must not exit); `unref()` opts out.
@@ -45,10 +40,10 @@ export class DelayScheduler {
   private pos = new Int32Array(MIN_SLOTS);
   private heap = new Int32Array(MIN_SLOTS);
   private count = 0;
-  private timeout: Timer | undefined = undefined;
-  private immediate: Immediate | Timer | undefined = undefined;
-  // Due time the pending setTimeout was armed for: an earlier entry needs a
-  // re-arm, a later one does not. -Infinity while polling, Infinity when idle.
+  private readonly clock: Clock;
+  private timer: ClockTimer | undefined = undefined;
+  // Due time the pending timer was armed for: an earlier entry needs a re-arm,
+  // a later one does not. Infinity when no timer is armed.
   private armedFor = Infinity;
   private firing = false;
   private closed = false;
@@ -64,8 +59,10 @@ export class DelayScheduler {
     if (options.onError !== undefined && typeof options.onError !== "function") {
       throw new InvalidArgumentError("DelayScheduler.options.onError", `must be a function, got ${describe(options.onError)}`);
     }
+    if (options.clock !== undefined) checkClock("DelayScheduler.options.clock", options.clock);
     this.onFire = onFire;
     this.onError = options.onError;
+    this.clock = options.clock ?? realClock;
   }
 
   /** How many handles wait. */
@@ -74,7 +71,7 @@ export class DelayScheduler {
   }
 
   /**
-   * Fires `h` at `dueAt` (a `performance.now()` time; past times fire on the
+   * Fires `h` at `dueAt` (a `clock.now()` time; past times fire on the
    * next turn of the event loop, never synchronously). Keeps only the earliest
    * due time per handle: a later one is ignored. Ignored after `close()`.
    */
@@ -148,10 +145,9 @@ export class DelayScheduler {
   }
 
   private readonly wake = (): void => {
-    this.timeout = undefined;
-    this.immediate = undefined;
+    this.timer = undefined;
     this.armedFor = Infinity;
-    const now = performance.now();
+    const now = this.clock.now();
     // At most the entries present now: one that onFire schedules in the past
     // waits for the next wake-up instead of looping here forever.
     let budget = this.count;
@@ -176,42 +172,27 @@ export class DelayScheduler {
   private arm(): void {
     this.disarm();
     if (this.count === 0) return;
-    const wait = this.due[this.heap[0]] - performance.now();
-    if (wait < POLL_WINDOW_MS) {
-      this.immediate = hasImmediate ? setImmediate(this.wake) : setTimeout(this.wake, 0);
-      this.armedFor = -Infinity;
-    } else {
-      // Aimed at the due time itself: libuv truncates the delay and measures it
-      // from a cached loop clock, so the timer tends to fire a little early and
-      // the remainder is polled; aiming earlier only burns more CPU polling.
-      this.timeout = setTimeout(this.wake, wait);
-      this.armedFor = this.due[this.heap[0]];
-    }
-    if (!this.refed) this.setRef(false);
+    const due = this.due[this.heap[0]];
+    // Whole ms, rounded up: the timer can only run on a loop-clock tick, and
+    // the first tick at or after the due time is the one to aim for. Past due
+    // times get 0 (the next turn). Capped at what a timer can wait.
+    const wait = Math.min(MAX_TIMER_MS, Math.ceil(due - this.clock.now()));
+    this.timer = this.clock.afterFunc(wait > 0 ? wait : 0, this.wake);
+    this.armedFor = due;
+    if (!this.refed) this.timer.unref();
   }
 
   private disarm(): void {
-    if (this.timeout !== undefined) {
-      clearTimeout(this.timeout);
-      this.timeout = undefined;
-    }
-    if (this.immediate !== undefined) {
-      if (hasImmediate) clearImmediate(this.immediate as Immediate);
-      else clearTimeout(this.immediate as Timer);
-      this.immediate = undefined;
+    if (this.timer !== undefined) {
+      this.timer.stop();
+      this.timer = undefined;
     }
     this.armedFor = Infinity;
   }
 
   private setRef(on: boolean): void {
-    for (const t of [this.timeout, this.immediate] as unknown[]) {
-      // Deno's timers are plain numbers without ref/unref.
-      const timer = t as { ref?: () => void; unref?: () => void } | undefined;
-      if (timer !== undefined && typeof timer === "object") {
-        if (on) timer.ref?.();
-        else timer.unref?.();
-      }
-    }
+    if (on) this.timer?.ref();
+    else this.timer?.unref();
   }
 
   private report(error: unknown, h: number): void {

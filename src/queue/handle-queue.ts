@@ -1,3 +1,4 @@
+import { type Clock, checkClock, realClock } from "./clock.js";
 import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
 import { DEFAULT_PRIORITY, checkPriority } from "./priority.js";
 import { IntRing, RingBuffer } from "./ring-buffer.js";
@@ -41,6 +42,8 @@ export interface HandleQueueOptions {
    * that never sees a priority never reads the clock. Costs a clock read per add.
    */
   trackTimeInQueue?: boolean;
+  /** Where enqueue times and aging read the time; default `realClock` (`performance.now()`). */
+  clock?: Clock;
 }
 
 /** Validates `options` (errors name `where`, e.g. "WorkQueue.options") and fills in defaults. */
@@ -48,14 +51,15 @@ export function handleQueueOptions(where: string, options: HandleQueueOptions): 
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError(where, `must be an object, got ${describe(options)}`);
   }
-  const { maxWaitMs = DEFAULT_MAX_WAIT_MS, trackTimeInQueue = false } = options;
+  const { maxWaitMs = DEFAULT_MAX_WAIT_MS, trackTimeInQueue = false, clock = realClock } = options;
   if (typeof maxWaitMs !== "number" || !(maxWaitMs >= 0)) {
     throw new InvalidArgumentError(`${where}.maxWaitMs`, `must be a number of ms >= 0 (or Infinity), got ${describe(maxWaitMs)}`);
   }
   if (typeof trackTimeInQueue !== "boolean") {
     throw new InvalidArgumentError(`${where}.trackTimeInQueue`, `must be a boolean, got ${describe(trackTimeInQueue)}`);
   }
-  return { maxWaitMs, trackTimeInQueue };
+  checkClock(`${where}.clock`, clock);
+  return { maxWaitMs, trackTimeInQueue, clock };
 }
 
 /** One priority level: a FIFO of handles, some of them stale (see `HandleQueue`). */
@@ -113,10 +117,11 @@ export class HandleQueue {
   // `leveled || shutting`: the unleveled add checks one field, not two.
   private slowAdd = false;
   private readonly maxWaitMs: number;
+  private readonly clock: Clock;
   // Leveled mode only (empty before): queued handles, and per handle its
   // priority (valid while DIRTY: its level, or the one `done` re-queues it at),
   // its position in that level's ring, the level and position of its origin
-  // entry (valid while MOVED), the performance.now() it became ready and the
+  // entry (valid while MOVED), the clock time it became ready and the
   // priority it was last handed out at.
   private count = 0;
   private prio: Int32Array = EMPTY_I32;
@@ -136,8 +141,9 @@ export class HandleQueue {
   private drainWaiters: (() => void)[] = [];
 
   constructor(options: HandleQueueOptions = {}) {
-    const { maxWaitMs, trackTimeInQueue } = handleQueueOptions("HandleQueue.options", options);
+    const { maxWaitMs, trackTimeInQueue, clock } = handleQueueOptions("HandleQueue.options", options);
     this.maxWaitMs = maxWaitMs;
+    this.clock = clock;
     if (trackTimeInQueue) this.becomeLeveled();
   }
 
@@ -275,8 +281,8 @@ export class HandleQueue {
   }
 
   /**
-   * The `performance.now()` time at which `h` last became ready, while it is
-   * queued or processing: after `tryGet`, `performance.now() - enqueuedAt(h)`
+   * The clock time (`performance.now()` by default) at which `h` last became ready, while it is
+   * queued or processing: after `tryGet`, `clock.now() - enqueuedAt(h)`
    * is its time in queue. NaN when not recorded (see `trackTimeInQueue`).
    */
   enqueuedAt(h: number): number {
@@ -386,7 +392,7 @@ export class HandleQueue {
 
   /** Queues `h` (already flagged DIRTY|QUEUED) at priority `p`, ready as of now. */
   private pushReady(h: number, p: number): void {
-    this.stamp[h] = performance.now();
+    this.stamp[h] = this.clock.now();
     this.pushAt(this.levelFor(p), h);
     this.count++;
   }
@@ -419,7 +425,7 @@ export class HandleQueue {
     }
     // count > 0: some level has a live entry, and live entries are valid.
     let from = top as Level;
-    if (oldest !== top && this.maxWaitMs !== Infinity && performance.now() - oldestAt > this.maxWaitMs) {
+    if (oldest !== top && this.maxWaitMs !== Infinity && this.clock.now() - oldestAt > this.maxWaitMs) {
       from = oldest as Level;
     }
     const h = from.ring.shift();
@@ -490,7 +496,7 @@ export class HandleQueue {
     this.served = new Int32Array(n); // handles processing now were handed out at 0
     const lv0 = new Level(DEFAULT_PRIORITY, new IntRing(Math.max(64, this.ready.length)));
     this.levels.push(lv0);
-    const now = performance.now();
+    const now = this.clock.now();
     for (let h = this.ready.shift(); h >= 0; h = this.ready.shift()) {
       this.stamp[h] = now;
       this.pushAt(lv0, h); // prio 0, as for every dirty handle: every add so far was

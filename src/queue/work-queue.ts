@@ -1,3 +1,4 @@
+import type { Clock } from "./clock.js";
 import { InvalidArgumentError, describe } from "./errors.js";
 import { DONE_IDLE, HandleQueue, handleQueueOptions } from "./handle-queue.js";
 import { KeyInterner } from "./key-interner.js";
@@ -24,6 +25,8 @@ export interface WorkQueueOptions {
    * `enqueuedAtHandle` always answers (one clock read per add).
    */
   trackTimeInQueue?: boolean;
+  /** Time and timers (enqueue times, aging, delays); default `realClock`. Tests pass a `FakeClock`. */
+  clock?: Clock;
 }
 
 /**
@@ -46,6 +49,7 @@ export class WorkQueue<K = string> {
   declare protected readonly queue: HandleQueue;
   protected readonly interner = new KeyInterner<K>();
   protected readonly retainKeys: boolean;
+  protected readonly clock: Clock;
   // True while an add needs nothing but `queue.add` (a subclass clears it while
   // it has bookkeeping to do on add, see `enqueue`). The hot paths read this one
   // field instead of making a virtual call: WorkQueue and its subclasses share
@@ -67,7 +71,9 @@ export class WorkQueue<K = string> {
       throw new InvalidArgumentError("WorkQueue.options.retainKeys", `must be a boolean, got ${describe(options.retainKeys)}`);
     }
     this.retainKeys = options.retainKeys ?? false;
-    this.queue = new HandleQueue(handleQueueOptions("WorkQueue.options", { maxWaitMs: options.maxWaitMs, trackTimeInQueue: options.trackTimeInQueue }));
+    const queueOptions = handleQueueOptions("WorkQueue.options", { maxWaitMs: options.maxWaitMs, trackTimeInQueue: options.trackTimeInQueue, clock: options.clock });
+    this.clock = queueOptions.clock;
+    this.queue = new HandleQueue(queueOptions);
   }
 
   /**
@@ -196,9 +202,9 @@ export class WorkQueue<K = string> {
   }
 
   /**
-   * When handle `h` (queued or processing) last became ready, in
-   * `performance.now()` ms: right after `tryGetHandle`/`getHandle`,
-   * `performance.now() - enqueuedAtHandle(h)` is its time in queue. NaN until
+   * When handle `h` (queued or processing) last became ready, in the clock's
+   * ms (`performance.now()` by default): right after `tryGetHandle`/`getHandle`,
+   * `clock.now() - enqueuedAtHandle(h)` is its time in queue. NaN until
    * the queue records times: from its first non-default priority, or from the
    * start with `trackTimeInQueue`.
    */

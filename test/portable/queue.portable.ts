@@ -150,7 +150,7 @@ describe("RateLimitedWorkQueue", () => {
 describe("rate limiters", () => {
   it("BucketRateLimiter allows a burst, then qps", () => {
     let now = 0;
-    const limiter = new BucketRateLimiter<string>(10, 2, { now: () => now });
+    const limiter = new BucketRateLimiter<string>(10, 2, { clock: { now: () => now } });
     assert.deepEqual([limiter.when("a"), limiter.when("b"), limiter.when("c")], [0, 0, 100]);
     now = 1000;
     assert.equal(limiter.when("d"), 0);
@@ -160,7 +160,7 @@ describe("rate limiters", () => {
     let now = 0;
     const limiter = new MaxOfRateLimiter<string>(
       new ExponentialBackoffRateLimiter<string>(5, 1000),
-      new BucketRateLimiter<string>(10, 1, { now: () => now }),
+      new BucketRateLimiter<string>(10, 1, { clock: { now: () => now } }),
     );
     assert.equal(limiter.when("a"), 5);
     assert.equal(limiter.when("a"), 100);
