@@ -4,6 +4,15 @@ import { resized } from "./typed-array.js";
 
 const MIN_SLOTS = 1024;
 
+// Timer slack: a key scheduled at least SLACK_MIN_DELAY_MS ahead may fire one
+// tick (SLACK_MS) later than the first tick after its due time, so that the
+// keys due in the next millisecond share its wake-up (at most 0.05% of its
+// delay). A wake-up costs far more than firing a key (a periodic schedule's
+// process CPU is mostly wake-ups: bench/backoff.ts), and 1 ms on a check
+// seconds away is nothing. Shorter delays (backoff retries) get no slack.
+const SLACK_MS = 1;
+const SLACK_MIN_DELAY_MS = 2000;
+
 export interface DelaySchedulerOptions {
   /**
    * Called when `onFire` throws; the scheduler carries on with the next entry.
@@ -22,7 +31,10 @@ export interface DelaySchedulerOptions {
  *
  * It sleeps between due times: one timer, armed for the earliest due time
  * rounded up to a whole millisecond (the runtime's loop clock has whole
- * milliseconds, so keys due within the same millisecond share one wake-up).
+ * milliseconds, so keys due within the same millisecond share one wake-up),
+ * plus 1 ms of slack for a key scheduled 2 s or more ahead (it shares its
+ * wake-up with the keys due a millisecond later). So a key fires about 1 ms
+ * (2 ms with slack) after its due time at most, on an idle loop.
  * A handle never fires before its due time: the timer may run early (the loop
  * clock lags), so every wake-up re-reads the clock, fires what is due
  * (earliest first) and re-arms for the rest; an early wake-up only re-arms.
@@ -36,14 +48,16 @@ export class DelayScheduler {
   private readonly onFire: (h: number) => void;
   private readonly onError: ((error: unknown, handle: number) => void) | undefined;
   private due = new Float64Array(MIN_SLOTS);
+  // Due time plus slack per handle: what the timer aims at when it heads the heap.
+  private latest = new Float64Array(MIN_SLOTS);
   // Heap index + 1 per handle; 0 = not scheduled (so a fresh array means empty).
   private pos = new Int32Array(MIN_SLOTS);
   private heap = new Int32Array(MIN_SLOTS);
   private count = 0;
   private readonly clock: Clock;
   private timer: ClockTimer | undefined = undefined;
-  // Due time the pending timer was armed for: an earlier entry needs a re-arm,
-  // a later one does not. Infinity when no timer is armed.
+  // The `latest` the pending timer was armed for: a new head aiming earlier
+  // needs a re-arm, a later one does not. Infinity when no timer is armed.
   private armedFor = Infinity;
   private firing = false;
   private closed = false;
@@ -83,8 +97,9 @@ export class DelayScheduler {
     if (this.closed) return;
     if (h >= this.pos.length) this.growSlots(h);
     const p = this.pos[h];
+    if (p !== 0 && dueAt >= this.due[h]) return;
+    const latest = (this.latest[h] = dueAt - this.clock.now() >= SLACK_MIN_DELAY_MS ? dueAt + SLACK_MS : dueAt);
     if (p !== 0) {
-      if (dueAt >= this.due[h]) return;
       this.due[h] = dueAt;
       this.siftUp(p - 1);
     } else {
@@ -95,8 +110,8 @@ export class DelayScheduler {
       this.count++;
       this.siftUp(this.count - 1);
     }
-    // Re-arm only when the earliest due time moved earlier than the timer's.
-    if (!this.firing && this.heap[0] === h && dueAt < this.armedFor) this.arm();
+    // Re-arm only for a new head that must fire before the timer would.
+    if (!this.firing && this.heap[0] === h && latest < this.armedFor) this.arm();
   }
 
   /** Removes `h`; true if it was waiting. */
@@ -172,13 +187,13 @@ export class DelayScheduler {
   private arm(): void {
     this.disarm();
     if (this.count === 0) return;
-    const due = this.due[this.heap[0]];
+    const latest = this.latest[this.heap[0]];
     // Whole ms, rounded up: the timer can only run on a loop-clock tick, and
-    // the first tick at or after the due time is the one to aim for. Past due
-    // times get 0 (the next turn). Capped at what a timer can wait.
-    const wait = Math.min(MAX_TIMER_MS, Math.ceil(due - this.clock.now()));
+    // the first tick at or after due time plus slack is the one to aim for.
+    // Past times get 0 (the next turn). Capped at what a timer can wait.
+    const wait = Math.min(MAX_TIMER_MS, Math.ceil(latest - this.clock.now()));
     this.timer = this.clock.afterFunc(wait > 0 ? wait : 0, this.wake);
-    this.armedFor = due;
+    this.armedFor = latest;
     if (!this.refed) this.timer.unref();
   }
 
@@ -261,6 +276,7 @@ export class DelayScheduler {
   private growSlots(h: number): void {
     const size = pow2AtLeast(h + 1, this.pos.length * 2);
     this.due = resized(this.due, size);
+    this.latest = resized(this.latest, size);
     this.pos = resized(this.pos, size);
   }
 
