@@ -9,11 +9,13 @@ import { e2eSuite } from "./e2e.js";
 import { memorySuite } from "./memory.js";
 import { natsSkipReason, natsSuite } from "./nats.js";
 import { queueSuite } from "./queue.js";
+import { steadySuite } from "./steady.js";
 import { environment, resultsJson, resultsMarkdown, type RunRecord, type SuiteContext, type SuiteReport } from "./results.js";
 
 const SUITES = {
   queue: queueSuite,
   backoff: backoffSuite,
+  steady: steadySuite,
   e2e: e2eSuite,
   nats: natsSuite,
   memory: memorySuite,

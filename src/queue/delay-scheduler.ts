@@ -4,13 +4,17 @@ import { resized } from "./typed-array.js";
 
 const MIN_SLOTS = 1024;
 
-// Timer slack: a key scheduled at least SLACK_MIN_DELAY_MS ahead may fire one
-// tick (SLACK_MS) later than the first tick after its due time, so that the
-// keys due in the next millisecond share its wake-up (at most 0.05% of its
-// delay). A wake-up costs far more than firing a key (a periodic schedule's
-// process CPU is mostly wake-ups: bench/backoff.ts), and 1 ms on a check
-// seconds away is nothing. Shorter delays (backoff retries) get no slack.
-const SLACK_MS = 1;
+// Timer slack (as Linux's timer slack or Windows' tolerable delay): a key
+// scheduled at least SLACK_MIN_DELAY_MS ahead may fire SLACK_FRACTION of its
+// delay late (at least 1 ms, at most MAX_SLACK_MS), so keys falling due close
+// together share one wake-up and reach their consumer as one batch. A wake-up,
+// and a worker round trip per key behind it, cost far more than a key (a
+// periodic schedule's CPU is mostly wake-ups: bench/backoff.ts, bench/steady.ts);
+// 0.1% on a check seconds or minutes away is nothing. Shorter delays (backoff
+// retries) get no slack, so they keep millisecond precision.
+const SLACK_FRACTION = 0.001;
+const MIN_SLACK_MS = 1;
+const MAX_SLACK_MS = 100;
 const SLACK_MIN_DELAY_MS = 2000;
 
 export interface DelaySchedulerOptions {
@@ -32,9 +36,10 @@ export interface DelaySchedulerOptions {
  * It sleeps between due times: one timer, armed for the earliest due time
  * rounded up to a whole millisecond (the runtime's loop clock has whole
  * milliseconds, so keys due within the same millisecond share one wake-up),
- * plus 1 ms of slack for a key scheduled 2 s or more ahead (it shares its
- * wake-up with the keys due a millisecond later). So a key fires about 1 ms
- * (2 ms with slack) after its due time at most, on an idle loop.
+ * plus slack for a key scheduled 2 s or more ahead: 0.1% of its delay (1 to
+ * 100 ms), so it shares its wake-up with the keys falling due just after it.
+ * So on an idle loop a key fires at most about 1 ms after its due time, plus
+ * its slack if it has one.
  * A handle never fires before its due time: the timer may run early (the loop
  * clock lags), so every wake-up re-reads the clock, fires what is due
  * (earliest first) and re-arms for the rest; an early wake-up only re-arms.
@@ -60,6 +65,8 @@ export class DelayScheduler {
   // needs a re-arm, a later one does not. Infinity when no timer is armed.
   private armedFor = Infinity;
   private firing = false;
+  // Scratch for arm()'s walk of the heap.
+  private readonly stack: number[] = [];
   private closed = false;
   private refed = true;
 
@@ -98,7 +105,7 @@ export class DelayScheduler {
     if (h >= this.pos.length) this.growSlots(h);
     const p = this.pos[h];
     if (p !== 0 && dueAt >= this.due[h]) return;
-    const latest = (this.latest[h] = dueAt - this.clock.now() >= SLACK_MIN_DELAY_MS ? dueAt + SLACK_MS : dueAt);
+    const latest = (this.latest[h] = dueAt + slackFor(dueAt - this.clock.now()));
     if (p !== 0) {
       this.due[h] = dueAt;
       this.siftUp(p - 1);
@@ -110,8 +117,9 @@ export class DelayScheduler {
       this.count++;
       this.siftUp(this.count - 1);
     }
-    // Re-arm only for a new head that must fire before the timer would.
-    if (!this.firing && this.heap[0] === h && latest < this.armedFor) this.arm();
+    // Re-arm only for a key that must fire before the timer would (it may have
+    // less slack than the head). The timer's target stays the least `latest`.
+    if (!this.firing && latest < this.armedFor) this.armAt(latest);
   }
 
   /** Removes `h`; true if it was waiting. */
@@ -184,16 +192,43 @@ export class DelayScheduler {
     if (!this.closed) this.arm();
   };
 
+  /** Arms for the least `latest` of any key: the head's, or that of a key due before it with less slack. */
   private arm(): void {
+    if (this.count === 0) {
+      this.disarm();
+      return;
+    }
+    const heap = this.heap;
+    const due = this.due;
+    const latest = this.latest;
+    const n = this.count;
+    let target = latest[heap[0]];
+    // Only keys due before the target can lower it, and a heap's children are
+    // due no earlier than their parent: visiting just those costs what this
+    // wake-up fires anyway.
+    const stack = this.stack;
+    stack.length = 0;
+    stack.push(0);
+    while (stack.length !== 0) {
+      const i = stack.pop() as number;
+      for (let c = 2 * i + 1; c <= 2 * i + 2 && c < n; c++) {
+        const h = heap[c];
+        if (due[h] >= target) continue;
+        if (latest[h] < target) target = latest[h];
+        stack.push(c);
+      }
+    }
+    this.armAt(target);
+  }
+
+  private armAt(target: number): void {
     this.disarm();
-    if (this.count === 0) return;
-    const latest = this.latest[this.heap[0]];
     // Whole ms, rounded up: the timer can only run on a loop-clock tick, and
     // the first tick at or after due time plus slack is the one to aim for.
     // Past times get 0 (the next turn). Capped at what a timer can wait.
-    const wait = Math.min(MAX_TIMER_MS, Math.ceil(latest - this.clock.now()));
+    const wait = Math.min(MAX_TIMER_MS, Math.ceil(target - this.clock.now()));
     this.timer = this.clock.afterFunc(wait > 0 ? wait : 0, this.wake);
-    this.armedFor = latest;
+    this.armedFor = target;
     if (!this.refed) this.timer.unref();
   }
 
@@ -283,4 +318,11 @@ export class DelayScheduler {
   private growHeap(): void {
     this.heap = resized(this.heap, this.heap.length * 2);
   }
+}
+
+/** How late a key scheduled `delay` ms ahead may fire (see SLACK_FRACTION). */
+function slackFor(delay: number): number {
+  if (!(delay >= SLACK_MIN_DELAY_MS)) return 0;
+  const slack = delay * SLACK_FRACTION;
+  return slack < MIN_SLACK_MS ? MIN_SLACK_MS : slack > MAX_SLACK_MS ? MAX_SLACK_MS : slack;
 }
