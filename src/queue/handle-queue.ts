@@ -133,9 +133,11 @@ export class HandleQueue {
   private readonly waiters = new RingBuffer<Waiter>();
   private processingCount = 0;
   // Handles that are PROCESSING and DIRTY: `done` will put each back in a ring,
-  // so a shut-down queue is not drained while any exist.
+  // so a queue shut down with drain is not drained while any exist.
   private requeuePending = 0;
   private shutting = false;
+  // shutDownWithDrain: get waits for processing handles that done will re-queue.
+  private drain = false;
   private dispatchScheduled = false;
   private idleWaiters: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
@@ -201,12 +203,15 @@ export class HandleQueue {
 
   /**
    * Waits for a ready handle (waiters are served first come, first served).
-   * Resolves `undefined` once the queue is shut down and drained of ready handles.
+   * After `shutDown` it resolves what is ready, then `undefined` at once (as
+   * client-go's Get), even while a handle being processed was re-added: a
+   * consumer that calls `get` before its own `done` cannot block itself. After
+   * `shutDownWithDrain` it also waits for those re-added handles.
    */
   get(): Promise<number | undefined> {
     const h = this.tryGet();
     if (h >= 0) return Promise.resolve(h);
-    if (this.shutting && this.requeuePending === 0) return Promise.resolve(undefined);
+    if (this.shutting && !this.waitsForRequeue()) return Promise.resolve(undefined);
     return new Promise<number | undefined>((resolve) => this.waiters.push(resolve));
   }
 
@@ -308,19 +313,42 @@ export class HandleQueue {
   }
 
   /**
-   * Refuses further adds. Waiting and later `get` calls still receive what is
-   * ready (and what `done` re-queues), then `undefined`.
+   * Refuses further adds (client-go's ShutDown). `get` hands out what is ready,
+   * then `undefined` without waiting for handles still processing; one that was
+   * re-added meanwhile is re-queued by its `done` for a later `get`.
    */
   shutDown(): void {
-    if (this.shutting) return;
-    this.shutting = true;
-    this.slowAdd = true;
-    this.dispatch();
-    if (this.processingCount === 0 && this.len() === 0) this.settleIdle();
+    this.drain = false;
+    this.shut();
+  }
+
+  /**
+   * Refuses further adds and drains (client-go's ShutDownWithDrain): `get` keeps
+   * handing out what is ready and waits while a processing handle was re-added
+   * (its `done` re-queues it), so every add made before is run. Resolves once
+   * nothing is ready or processing. A later `shutDown` stops the waiting.
+   */
+  shutDownWithDrain(): Promise<void> {
+    if (!this.shutting) this.drain = true;
+    this.shut();
+    return this.drained();
   }
 
   shuttingDown(): boolean {
     return this.shutting;
+  }
+
+  private shut(): void {
+    const first = !this.shutting;
+    this.shutting = true;
+    this.slowAdd = true;
+    this.dispatch();
+    if (first && this.processingCount === 0 && this.len() === 0) this.settleIdle();
+  }
+
+  /** Shut down with drain and some processing handle will come back on `done`. */
+  private waitsForRequeue(): boolean {
+    return this.drain && this.requeuePending !== 0;
   }
 
   /** Resolves once shut down with nothing ready and nothing processing. */
@@ -529,7 +557,7 @@ export class HandleQueue {
       if (h < 0) break;
       (this.waiters.shift() as Waiter)(h);
     }
-    if (this.shutting && this.len() === 0 && this.requeuePending === 0) {
+    if (this.shutting && this.len() === 0 && !this.waitsForRequeue()) {
       while (this.waiters.length !== 0) (this.waiters.shift() as Waiter)(undefined);
     }
   }

@@ -76,10 +76,16 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     return this.rateLimiter.numRequeues(k);
   }
 
-  /** Refuses adds, drops delayed keys and stops the timer; consumers drain what is ready. */
+  /** Refuses adds, drops delayed keys and stops the timer; see `WorkQueue.shutDown`. */
   override shutDown(): void {
     this.scheduler.close();
     super.shutDown();
+  }
+
+  /** Drops delayed keys and stops the timer, then drains; see `WorkQueue.shutDownWithDrain`. */
+  override shutDownWithDrain(): Promise<void> {
+    this.scheduler.close();
+    return super.shutDownWithDrain();
   }
 
   /** How many keys wait for their delay. */

@@ -88,7 +88,7 @@ export class WorkQueue<K = string> {
     else this.enqueue(h, p);
   }
 
-  /** The next key, now processing; `undefined` once shut down and drained. */
+  /** The next key, now processing; `undefined` once shut down with nothing ready (see `shutDown`). */
   get(): Promise<K | undefined> {
     // Fast path without an async frame: a ready key resolves in one promise.
     const h = this.queue.tryGet();
@@ -131,9 +131,22 @@ export class WorkQueue<K = string> {
     return this.queue.processing();
   }
 
-  /** Refuses new adds; consumers get what is ready, then `undefined`. */
+  /**
+   * Refuses new adds (client-go's ShutDown): `get` returns what is ready, then
+   * `undefined` at once, without waiting for keys still processing. A key
+   * re-added while processing is re-queued by its `done` for a later `get`.
+   */
   shutDown(): void {
     this.queue.shutDown();
+  }
+
+  /**
+   * Refuses new adds and drains (client-go's ShutDownWithDrain): `get` also
+   * waits for keys re-added while processing, so every add made before runs.
+   * Resolves once nothing is ready or processing.
+   */
+  shutDownWithDrain(): Promise<void> {
+    return this.queue.shutDownWithDrain();
   }
 
   shuttingDown(): boolean {
@@ -156,7 +169,9 @@ export class WorkQueue<K = string> {
    */
   release(k: K): boolean {
     const h = this.interner.handleOf(k);
-    return h >= 0 && this.queue.isIdle(h) && this.canRelease(h) && this.interner.release(h);
+    if (!(h >= 0 && this.queue.isIdle(h) && this.canRelease(h) && this.interner.release(h))) return false;
+    this.forgetRecent(h);
+    return true;
   }
 
   // ---- Advanced: handle API for the controller's hot path --------------------
@@ -233,7 +248,15 @@ export class WorkQueue<K = string> {
   /** Releases every key noted idle that still is: bounds the interned set to about twice the live one. */
   private releaseIdle(): void {
     for (let h = this.idleHandles.shift(); h >= 0; h = this.idleHandles.shift()) {
-      if (this.interner.has(h) && this.queue.isIdle(h) && this.canRelease(h)) this.interner.release(h);
+      if (this.interner.has(h) && this.queue.isIdle(h) && this.canRelease(h) && this.interner.release(h)) this.forgetRecent(h);
+    }
+  }
+
+  // A released key must not stay referenced here: an object key is then
+  // collectable at once (client-go's TestGarbageCollection).
+  private forgetRecent(h: number): void {
+    for (let i = 0; i < RECENT; i++) {
+      if (this.recentHandles[i] === h && this.recentKeys[i] !== undefined) this.recentKeys[i] = undefined;
     }
   }
 

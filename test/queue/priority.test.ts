@@ -294,11 +294,11 @@ describe("HandleQueue priorities", () => {
     const w = q.whenIdle().then(() => {
       idle = true;
     });
-    q.shutDown();
+    const drained = q.shutDownWithDrain();
     expect(q.add(3, HIGH_PRIORITY)).toBe(false);
     expect(() => q.add(3, 0.5)).toThrow(InvalidArgumentError); // bad input is still an error
     expect(await q.get()).toBe(1);
-    const next = q.get(); // 2 comes back on done: must not resolve undefined
+    const next = q.get(); // draining: 2 comes back on done, so this must not resolve undefined
     q.done(2);
     expect(await next).toBe(2);
     expect(await q.get()).toBeUndefined();
@@ -307,7 +307,7 @@ describe("HandleQueue priorities", () => {
     expect(idle).toBe(false);
     q.done(2);
     await w;
-    await q.drained();
+    await drained;
     expect(q.len()).toBe(0);
   });
 
