@@ -289,7 +289,7 @@ export async function backoffSuite(ctx: SuiteContext): Promise<SuiteReport> {
   const xMax = Math.max(8, Math.min(50, Math.ceil(Math.max(...runs.map((r) => r.summary.p99)) * 1.1)));
   const svg = cdfPlotSvg(series, {
     title: `Backoff lateness: ${int(n)} keys, delays ${MIN_DELAY_MS}..${MAX_DELAY_MS} ms${ctx.quick ? " (quick run)" : ""}`,
-    subtitle: `node ${process.version}; DelayScheduler sleeps on one timer, re-armed if early (no polling); busy = loop spinning in ${BUSY_CHUNK_MS} ms CPU chunks; ${reps > 1 ? `median-p99 run of ${reps}; ` : ""}tails past ${xMax} ms clipped`,
+    subtitle: `node ${process.version}; scheduler: one timer, no polling; busy = ${BUSY_CHUNK_MS} ms CPU chunks; ${reps > 1 ? `median-p99 run of ${reps}; ` : ""}tails past ${xMax} ms clipped`,
     xMin: -3,
     xMax,
     xLabel: "lateness: fire time minus due time (ms)",
