@@ -53,7 +53,7 @@ export class DelayScheduler {
   private readonly onFire: (h: number) => void;
   private readonly onError: ((error: unknown, handle: number) => void) | undefined;
   private due = new Float64Array(MIN_SLOTS);
-  // Due time plus slack per handle: what the timer aims at when it heads the heap.
+  // Due time plus slack per handle: the timer aims at the least of these.
   private latest = new Float64Array(MIN_SLOTS);
   // Heap index + 1 per handle; 0 = not scheduled (so a fresh array means empty).
   private pos = new Int32Array(MIN_SLOTS);
@@ -61,8 +61,8 @@ export class DelayScheduler {
   private count = 0;
   private readonly clock: Clock;
   private timer: ClockTimer | undefined = undefined;
-  // The `latest` the pending timer was armed for: a new head aiming earlier
-  // needs a re-arm, a later one does not. Infinity when no timer is armed.
+  // The `latest` the pending timer was armed for: a key whose `latest` is
+  // earlier needs a re-arm, a later one does not. Infinity when no timer is armed.
   private armedFor = Infinity;
   private firing = false;
   // Scratch for arm()'s walk of the heap.
@@ -92,9 +92,11 @@ export class DelayScheduler {
   }
 
   /**
-   * Fires `h` at `dueAt` (a `clock.now()` time; past times fire on the
-   * next turn of the event loop, never synchronously). Keeps only the earliest
-   * due time per handle: a later one is ignored. Ignored after `close()`.
+   * Fires `h` at `dueAt` (a `clock.now()` time), never before; a `dueAt` 2 s
+   * or more ahead may fire up to 0.1% of the delay (1..100 ms) later. Past
+   * times fire on the next turn of the event loop, never synchronously. Keeps
+   * only the earliest due time per handle: a later one is ignored. Ignored
+   * after `close()`.
    */
   schedule(h: number, dueAt: number): void {
     checkHandle("DelayScheduler.schedule", h);
