@@ -5,6 +5,7 @@ import {
   BucketRateLimiter,
   DelayScheduler,
   ExponentialBackoffRateLimiter,
+  FakeClock,
   MaxOfRateLimiter,
   RateLimitedWorkQueue,
   WorkQueue,
@@ -199,5 +200,18 @@ describe("DelayScheduler", () => {
     for (const { h, at } of fired) assert.ok(at >= due.get(h)!, `handle ${h} fired ${due.get(h)! - at} ms early`);
     const dueTimes = fired.map((f) => due.get(f.h)!);
     assert.deepEqual(dueTimes, [...dueTimes].sort((a, b) => a - b));
+  });
+
+  it("sleeps on a clock: on a FakeClock it fires at the whole millisecond and waits out 30 days in timer-sized steps", () => {
+    const clock = new FakeClock({ earlyByMs: 1 });
+    const fired: [number, number][] = [];
+    const scheduler = new DelayScheduler((h) => fired.push([h, clock.now()]), { clock });
+    scheduler.schedule(1, 5.5);
+    scheduler.schedule(2, 30 * 86_400_000); // past a timer's 2^31-1 ms: re-armed, not fired every 1 ms
+    clock.step(31 * 86_400_000);
+    assert.equal(fired.length, 2);
+    assert.ok(fired[0][0] === 1 && fired[0][1] >= 5.5 && fired[0][1] <= 6.5, `handle 1 fired at ${fired[0][1]}`);
+    assert.ok(fired[1][0] === 2 && fired[1][1] >= 30 * 86_400_000, `handle 2 fired at ${fired[1][1]}`);
+    assert.ok(clock.firedCount() < 10, `${clock.firedCount()} wake-ups`);
   });
 });
