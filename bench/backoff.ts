@@ -86,6 +86,58 @@ async function measure(label: string, arm: Arm, delays: Float64Array, busy: bool
   return { label, lateness, early: countBelow(lateness, 0), summary: summarize(lateness), scheduleNs, cpuMs, wallMs };
 }
 
+const PERIODIC_KEYS = 20_000;
+const PERIOD_MIN_MS = 2_000;
+const PERIOD_MAX_MS = 32_000;
+
+interface PeriodicRun {
+  label: string;
+  cpuMs: number;
+  wallMs: number;
+  fires: number;
+}
+
+/** Arms every key on its period, calling `fire` at each due time; returns a stop function. */
+type PeriodicArm = (periods: Float64Array, fire: (h: number) => void) => () => void;
+
+// One DelayScheduler; each fire re-arms its key a period later.
+const periodicScheduler: PeriodicArm = (periods, fire) => {
+  const scheduler: DelayScheduler = new DelayScheduler((h) => {
+    fire(h);
+    scheduler.schedule(h, performance.now() + periods[h]);
+  });
+  // First due times spread over each key's period: the schedule is in its steady state at once.
+  for (let h = 0; h < periods.length; h++) scheduler.schedule(h, performance.now() + periods[h] * ((h * 0.618034) % 1));
+  return () => scheduler.close();
+};
+
+// One setTimeout per key, re-armed from its own callback.
+const periodicSetTimeout: PeriodicArm = (periods, fire) => {
+  const timers: ReturnType<typeof setTimeout>[] = new Array(periods.length);
+  const onTimer = (h: number): void => {
+    fire(h);
+    timers[h] = setTimeout(onTimer, periods[h], h);
+  };
+  for (let h = 0; h < periods.length; h++) timers[h] = setTimeout(onTimer, periods[h] * ((h * 0.618034) % 1), h);
+  return () => timers.forEach(clearTimeout);
+};
+
+/** Process CPU over `windowMs` of a periodic schedule, after `settleMs` (arming all keys is not counted). */
+async function measurePeriodic(label: string, arm: PeriodicArm, periods: Float64Array, windowMs: number, settleMs: number): Promise<PeriodicRun> {
+  let fires = 0;
+  (globalThis as { gc?: () => void }).gc?.();
+  const stop = arm(periods, () => fires++);
+  await new Promise((r) => setTimeout(r, settleMs));
+  const fires0 = fires;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, windowMs));
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - t0;
+  stop();
+  return { label, cpuMs: (cpu.user + cpu.system) / 1000, wallMs, fires: fires - fires0 };
+}
+
 /** Wraps a rate limiter to record what it told the queue, per key. */
 function recording(inner: RateLimiter<string>, requested: Map<string, number>): RateLimiter<string> {
   return {
@@ -186,6 +238,33 @@ export async function backoffSuite(ctx: SuiteContext): Promise<SuiteReport> {
   const medianMax = measured.map((list) => [...list.map((r) => r.summary.max)].sort((a, b) => a - b)[list.length >> 1]);
   const [schedIdle, timeoutIdle, schedBusy, timeoutBusy] = runs;
 
+  // Periodic re-arming (a converged fleet's requeueAfter): process CPU of the scheduler against one
+  // setTimeout per key, alternated A/B in `periodicRounds` rounds; the ratio is of the CPU totals.
+  const periodicRandom = seededRandom(3);
+  const periods = Float64Array.from({ length: PERIODIC_KEYS }, () => PERIOD_MIN_MS + periodicRandom() * (PERIOD_MAX_MS - PERIOD_MIN_MS));
+  const periodicRounds = ctx.quick ? 1 : 2;
+  const periodicWindowMs = (ctx.quick ? 4_000 : 15_000) / periodicRounds;
+  const periodicRuns: PeriodicRun[] = [];
+  for (let round = 0; round < periodicRounds; round++) {
+    const order: [string, PeriodicArm][] = [
+      ["DelayScheduler", periodicScheduler],
+      ["setTimeout per key", periodicSetTimeout],
+    ];
+    for (const [label, arm] of round % 2 === 0 ? order : order.reverse()) {
+      // Settled once every key is armed at least PERIOD_MIN_MS ahead (those first armed closer have re-armed).
+      const r = await measurePeriodic(label, arm, periods, periodicWindowMs, PERIOD_MIN_MS);
+      periodicRuns.push(r);
+      ctx.log(`backoff periodic ${label} (round ${round + 1}): ${int(r.fires)} fires, CPU ${r.cpuMs.toFixed(0)} ms in ${r.wallMs.toFixed(0)} ms (${((100 * r.cpuMs) / r.wallMs).toFixed(1)}% of a core)`);
+    }
+  }
+  const periodicTotal = (label: string) => {
+    const runs = periodicRuns.filter((r) => r.label === label);
+    return { cpuMs: runs.reduce((a, r) => a + r.cpuMs, 0), wallMs: runs.reduce((a, r) => a + r.wallMs, 0), fires: runs.reduce((a, r) => a + r.fires, 0) };
+  };
+  const periodicSched = periodicTotal("DelayScheduler");
+  const periodicTimeout = periodicTotal("setTimeout per key");
+  const periodicRatio = periodicSched.cpuMs / periodicTimeout.cpuMs;
+
   const seqKeys = ctx.quick ? 20 : 100;
   const seqAttempts = ctx.quick ? 6 : 10;
   const seqBase = 5;
@@ -200,6 +279,7 @@ export async function backoffSuite(ctx: SuiteContext): Promise<SuiteReport> {
     targetRow("backoff.max_ms", medianMax[0], 5, "lower", "ms"),
     targetRow("backoff.busy_early_count", earlyAll[2], 0, "lower", "keys"),
     targetRow("backoff.busy_p99_ms", schedBusy.summary.p99, 4, "lower", "ms"),
+    targetRow("backoff.periodic_cpu_vs_settimeout", periodicRatio, 1.0, "lower", "x"),
   ];
 
   const series: CdfSeries[] = [
@@ -212,7 +292,7 @@ export async function backoffSuite(ctx: SuiteContext): Promise<SuiteReport> {
   const xMax = Math.max(8, Math.min(50, Math.ceil(Math.max(...runs.map((r) => r.summary.p99)) * 1.1)));
   const svg = cdfPlotSvg(series, {
     title: `Backoff lateness: ${int(n)} keys, delays ${MIN_DELAY_MS}..${MAX_DELAY_MS} ms${ctx.quick ? " (quick run)" : ""}`,
-    subtitle: `${runtimeVersion()}; busy = loop spinning in ${BUSY_CHUNK_MS} ms CPU chunks; ${reps > 1 ? `median-p99 run of ${reps}; ` : ""}tails past ${xMax} ms clipped (see legend)`,
+    subtitle: `${runtimeVersion()}; scheduler: one timer, no polling; busy = ${BUSY_CHUNK_MS} ms CPU chunks; ${reps > 1 ? `median-p99 run of ${reps}; ` : ""}tails past ${xMax} ms clipped (see legend)`,
     xMin: -3,
     xMax,
     xLabel: "lateness: fire time minus due time (ms)",
@@ -247,8 +327,23 @@ export async function backoffSuite(ctx: SuiteContext): Promise<SuiteReport> {
       `"busy" runs the same while the event loop spins in ${BUSY_CHUNK_MS} ms CPU chunks (yielding through setImmediate between chunks). ` +
       `Schedule cost = wall time of the scheduling loop / keys (each key also reads \`performance.now()\` once). ` +
       `Each configuration ran ${reps} time${reps > 1 ? "s" : ""}, interleaved with the others; the columns show the run with the median p99 (also plotted), ` +
-      `except "early", which counts every run. \`backoff.max_ms\` is the median of the runs' maxima (a max is a single sample). "CPU / wall" is the process's CPU time over the run's wall time: the scheduler polls with setImmediate ` +
-      `in the last ${"1.5"} ms before a due time, so with keys due every few µs it keeps one core busy; less CPU than wall in a busy run means the process was descheduled (the machine is shared).`,
+      `except "early", which counts every run. \`backoff.max_ms\` is the median of the runs' maxima (a max is a single sample). "CPU / wall" is the process's CPU time over the run's wall time. ` +
+      `The scheduler sleeps on one timer aimed at the first whole millisecond at or after the earliest due time (keys due within the same millisecond share the wake-up) ` +
+      `and re-arms when the timer ran early (libuv's loop clock is whole milliseconds and lags): no polling, so a key fires on the first loop tick after its due time. ` +
+      `In a busy run a tick comes only between ${BUSY_CHUNK_MS} ms chunks, which bounds the lateness there.`,
+    "",
+    `Periodic re-arming, a converged fleet's \`requeueAfter\`: ${int(PERIODIC_KEYS)} keys, each re-armed from its own fire on a fixed period drawn from ${PERIOD_MIN_MS / 1000}..${PERIOD_MAX_MS / 1000} s ` +
+      `(first due times spread over each period, so the schedule starts in its steady state; measured after ${PERIOD_MIN_MS / 1000} s, once every key waits at least that long). Process CPU over ${((periodicRounds * periodicWindowMs) / 1000).toFixed(0)} s per contender, ` +
+      `in ${periodicRounds} round${periodicRounds > 1 ? "s" : ""} alternating A/B; arming the keys is not counted. ` +
+      `\`backoff.periodic_cpu_vs_settimeout\` = the scheduler's CPU / one \`setTimeout\` per key's CPU = ${periodicRatio.toFixed(2)}.`,
+    "",
+    table(
+      ["contender", "fires", "fires/s", "process CPU", "% of a core"],
+      [
+        ["DelayScheduler", int(periodicSched.fires), int((periodicSched.fires * 1000) / periodicSched.wallMs), `${periodicSched.cpuMs.toFixed(0)} ms`, `${((100 * periodicSched.cpuMs) / periodicSched.wallMs).toFixed(1)}%`],
+        ["setTimeout per key", int(periodicTimeout.fires), int((periodicTimeout.fires * 1000) / periodicTimeout.wallMs), `${periodicTimeout.cpuMs.toFixed(0)} ms`, `${((100 * periodicTimeout.cpuMs) / periodicTimeout.wallMs).toFixed(1)}%`],
+      ],
+    ),
     "",
     table(["run", `early (${reps} runs)`, "min", "p50", "p99", "p99.9", "max", "schedule cost/key", "CPU / wall", "p99 of each run", "max of each run"], latenessRows),
     "",
@@ -272,6 +367,7 @@ export async function backoffSuite(ctx: SuiteContext): Promise<SuiteReport> {
         measured.map((list, i) => [configs[i].label, list.map((r) => ({ early: r.early, ...r.summary, scheduleNsPerKey: r.scheduleNs, cpuMs: r.cpuMs, wallMs: r.wallMs }))]),
       ),
       exponential: { keys: seqKeys, baseMs: seqBase, maxMs: seqMax, attempts: sequence },
+      periodic: { keys: PERIODIC_KEYS, periodMinMs: PERIOD_MIN_MS, periodMaxMs: PERIOD_MAX_MS, runs: periodicRuns, ratio: periodicRatio },
       svg,
       // For the runner's plot of every runtime (each runs in its own process).
       latenessCdf: series.map((s): LatenessSeries => ({ label: s.label, note: s.note, sketch: cdfSketch(s.values as Float64Array) })),

@@ -16,10 +16,12 @@ import { natsSkipReason, natsSuite } from "./nats.js";
 import { queueSuite } from "./queue.js";
 import { backoffPlot, environment, resultsJson, resultsMarkdown, type BenchRun, type RunRecord, type SuiteContext, type SuiteReport } from "./results.js";
 import { benchCommand, currentRuntime, installGc, repoRoot, RUNTIMES, runtimeVersion, UnsupportedOnRuntimeError, type RuntimeName } from "./runtime.js";
+import { steadySuite } from "./steady.js";
 
 const SUITES = {
   queue: queueSuite,
   backoff: backoffSuite,
+  steady: steadySuite,
   fleet: fleetSuite,
   scale: scaleSuite,
   e2e: e2eSuite,

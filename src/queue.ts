@@ -13,3 +13,8 @@ export { MaxOfRateLimiter } from "./queue/max-of-rate-limiter.js";
 export { defaultControllerRateLimiter } from "./queue/default-rate-limiter.js";
 export { DEFAULT_PRIORITY, LOW_PRIORITY, HIGH_PRIORITY, MAX_PRIORITY } from "./queue/priority.js";
 export type { AddOptions } from "./queue/priority.js";
+// Time: the clock queues and limiters read (inject FakeClock in tests).
+export { MAX_TIMER_MS, realClock } from "./queue/clock.js";
+export type { Clock, ClockTimer } from "./queue/clock.js";
+export { FakeClock } from "./queue/fake-clock.js";
+export type { FakeClockOptions } from "./queue/fake-clock.js";

@@ -39,6 +39,8 @@ const MEASURED = [
   "backoff.max_ms",
   "backoff.busy_early_count",
   "backoff.busy_p99_ms",
+  "backoff.periodic_cpu_vs_settimeout",
+  "steady.cpu_percent_100k",
   "e2e.pool_vs_naive_piscina",
   "e2e.cpu_pool_vs_inline",
   "nats.reconcile_vs_raw_kv_cas",

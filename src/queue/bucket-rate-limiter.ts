@@ -1,10 +1,11 @@
+import { type Clock, checkClock, realClock } from "./clock.js";
 import { InvalidArgumentError, describe } from "./errors.js";
 import { positiveFinite } from "./exponential-backoff-rate-limiter.js";
 import type { RateLimiter } from "./rate-limiter.js";
 
 export interface BucketRateLimiterOptions {
-  /** Clock in ms; default `performance.now` (for tests). */
-  now?: () => number;
+  /** Where the refill reads the time; default `realClock` (`performance.now()`). Tests pass a `FakeClock`. */
+  clock?: Pick<Clock, "now">;
 }
 
 /**
@@ -16,7 +17,7 @@ export interface BucketRateLimiterOptions {
 export class BucketRateLimiter<K = string> implements RateLimiter<K> {
   private readonly qps: number;
   private readonly burst: number;
-  private readonly now: () => number;
+  private readonly clock: Pick<Clock, "now">;
   // May go negative: reservations made ahead of the refill.
   private tokens: number;
   private last: number;
@@ -29,18 +30,17 @@ export class BucketRateLimiter<K = string> implements RateLimiter<K> {
     if (options === null || typeof options !== "object") {
       throw new InvalidArgumentError("BucketRateLimiter.options", `must be an object, got ${describe(options)}`);
     }
-    if (options.now !== undefined && typeof options.now !== "function") {
-      throw new InvalidArgumentError("BucketRateLimiter.options.now", `must be a function, got ${describe(options.now)}`);
-    }
+    const clock = options.clock ?? realClock;
+    checkClock("BucketRateLimiter.options.clock", clock, false);
     this.qps = qps;
     this.burst = burst;
-    this.now = options.now ?? (() => performance.now());
+    this.clock = clock;
     this.tokens = burst;
-    this.last = this.now();
+    this.last = clock.now();
   }
 
   when(_item: K): number {
-    const t = this.now();
+    const t = this.clock.now();
     if (t > this.last) {
       this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.qps) / 1000);
       this.last = t;

@@ -1,21 +1,21 @@
 import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
+import { type Clock, type ClockTimer, MAX_TIMER_MS, checkClock, realClock } from "./clock.js";
 import { resized } from "./typed-array.js";
-
-/**
- * Below this many ms before the earliest due time the scheduler polls with
- * `setImmediate` instead of arming another `setTimeout`: Node's timers run on
- * libuv's whole-millisecond loop clock and fire up to ~1-2 ms early or ~1 ms
- * late, which is too coarse for the last stretch.
- */
-const POLL_WINDOW_MS = 1.5;
 
 const MIN_SLOTS = 1024;
 
-type Timer = ReturnType<typeof setTimeout>;
-type Immediate = ReturnType<typeof setImmediate>;
-
-// Bun and Node have setImmediate; fall back to a 0 ms timeout elsewhere.
-const hasImmediate = typeof setImmediate === "function";
+// Timer slack (as Linux's timer slack or Windows' tolerable delay): a key
+// scheduled at least SLACK_MIN_DELAY_MS ahead may fire SLACK_FRACTION of its
+// delay late (at least 1 ms, at most MAX_SLACK_MS), so keys falling due close
+// together share one wake-up and reach their consumer as one batch. A wake-up,
+// and a worker round trip per key behind it, cost far more than a key (a
+// periodic schedule's CPU is mostly wake-ups: bench/backoff.ts, bench/steady.ts);
+// 0.1% on a check seconds or minutes away is nothing. Shorter delays (backoff
+// retries) get no slack, so they keep millisecond precision.
+const SLACK_FRACTION = 0.001;
+const MIN_SLACK_MS = 1;
+const MAX_SLACK_MS = 100;
+const SLACK_MIN_DELAY_MS = 2000;
 
 export interface DelaySchedulerOptions {
   /**
@@ -23,16 +23,28 @@ export interface DelaySchedulerOptions {
    * Without it the error is rethrown from a microtask (an uncaught exception).
    */
   onError?: (error: unknown, handle: number) => void;
+  /** Time and timers; default `realClock` (`performance.now()`, `setTimeout`). */
+  clock?: Clock;
 }
 
 /**
  * Fires `onFire(handle)` at each handle's due time, with ONE timer for all of
  * them: a binary min-heap over typed arrays (due times in a `Float64Array`
  * indexed by handle, heap positions in an `Int32Array` for O(log n) moves and
- * removals). Times are `performance.now()` milliseconds.
+ * removals). Times are the clock's milliseconds (`performance.now()` by default).
  *
- * A handle never fires before its due time: every wake-up re-reads the clock,
- * fires what is due (earliest first) and re-arms for the rest.
+ * It sleeps between due times: one timer, armed for the earliest due time
+ * rounded up to a whole millisecond (the runtime's loop clock has whole
+ * milliseconds, so keys due within the same millisecond share one wake-up),
+ * plus slack for a key scheduled 2 s or more ahead: 0.1% of its delay (1 to
+ * 100 ms), so it shares its wake-up with the keys falling due just after it.
+ * So on an idle loop a key fires at most about 1 ms after its due time, plus
+ * its slack if it has one.
+ * A handle never fires before its due time: the timer may run early (the loop
+ * clock lags), so every wake-up re-reads the clock, fires what is due
+ * (earliest first) and re-arms for the rest; an early wake-up only re-arms.
+ * Nothing polls. A due time further away than a timer can wait (2^31-1 ms,
+ * about 24.8 days) is reached by re-arming at most that long each time.
  *
  * While entries exist the timer keeps the process alive (a controller waiting
  * on a requeue must not exit); `unref()` opts out.
@@ -41,16 +53,20 @@ export class DelayScheduler {
   private readonly onFire: (h: number) => void;
   private readonly onError: ((error: unknown, handle: number) => void) | undefined;
   private due = new Float64Array(MIN_SLOTS);
+  // Due time plus slack per handle: the timer aims at the least of these.
+  private latest = new Float64Array(MIN_SLOTS);
   // Heap index + 1 per handle; 0 = not scheduled (so a fresh array means empty).
   private pos = new Int32Array(MIN_SLOTS);
   private heap = new Int32Array(MIN_SLOTS);
   private count = 0;
-  private timeout: Timer | undefined = undefined;
-  private immediate: Immediate | Timer | undefined = undefined;
-  // Due time the pending setTimeout was armed for: an earlier entry needs a
-  // re-arm, a later one does not. -Infinity while polling, Infinity when idle.
+  private readonly clock: Clock;
+  private timer: ClockTimer | undefined = undefined;
+  // The `latest` the pending timer was armed for: a key whose `latest` is
+  // earlier needs a re-arm, a later one does not. Infinity when no timer is armed.
   private armedFor = Infinity;
   private firing = false;
+  // Scratch for arm()'s walk of the heap.
+  private readonly stack: number[] = [];
   private closed = false;
   private refed = true;
 
@@ -64,8 +80,10 @@ export class DelayScheduler {
     if (options.onError !== undefined && typeof options.onError !== "function") {
       throw new InvalidArgumentError("DelayScheduler.options.onError", `must be a function, got ${describe(options.onError)}`);
     }
+    if (options.clock !== undefined) checkClock("DelayScheduler.options.clock", options.clock);
     this.onFire = onFire;
     this.onError = options.onError;
+    this.clock = options.clock ?? realClock;
   }
 
   /** How many handles wait. */
@@ -74,9 +92,11 @@ export class DelayScheduler {
   }
 
   /**
-   * Fires `h` at `dueAt` (a `performance.now()` time; past times fire on the
-   * next turn of the event loop, never synchronously). Keeps only the earliest
-   * due time per handle: a later one is ignored. Ignored after `close()`.
+   * Fires `h` at `dueAt` (a `clock.now()` time), never before; a `dueAt` 2 s
+   * or more ahead may fire up to 0.1% of the delay (1..100 ms) later. Past
+   * times fire on the next turn of the event loop, never synchronously. Keeps
+   * only the earliest due time per handle: a later one is ignored. Ignored
+   * after `close()`.
    */
   schedule(h: number, dueAt: number): void {
     checkHandle("DelayScheduler.schedule", h);
@@ -86,8 +106,9 @@ export class DelayScheduler {
     if (this.closed) return;
     if (h >= this.pos.length) this.growSlots(h);
     const p = this.pos[h];
+    if (p !== 0 && dueAt >= this.due[h]) return;
+    const latest = (this.latest[h] = dueAt + slackFor(dueAt - this.clock.now()));
     if (p !== 0) {
-      if (dueAt >= this.due[h]) return;
       this.due[h] = dueAt;
       this.siftUp(p - 1);
     } else {
@@ -98,8 +119,9 @@ export class DelayScheduler {
       this.count++;
       this.siftUp(this.count - 1);
     }
-    // Re-arm only when the earliest due time moved earlier than the timer's.
-    if (!this.firing && this.heap[0] === h && dueAt < this.armedFor) this.arm();
+    // Re-arm only for a key that must fire before the timer would (it may have
+    // less slack than the head). The timer's target stays the least `latest`.
+    if (!this.firing && latest < this.armedFor) this.armAt(latest);
   }
 
   /** Removes `h`; true if it was waiting. */
@@ -148,10 +170,9 @@ export class DelayScheduler {
   }
 
   private readonly wake = (): void => {
-    this.timeout = undefined;
-    this.immediate = undefined;
+    this.timer = undefined;
     this.armedFor = Infinity;
-    const now = performance.now();
+    const now = this.clock.now();
     // At most the entries present now: one that onFire schedules in the past
     // waits for the next wake-up instead of looping here forever.
     let budget = this.count;
@@ -173,45 +194,57 @@ export class DelayScheduler {
     if (!this.closed) this.arm();
   };
 
+  /** Arms for the least `latest` of any key: the head's, or that of a key due before it with less slack. */
   private arm(): void {
-    this.disarm();
-    if (this.count === 0) return;
-    const wait = this.due[this.heap[0]] - performance.now();
-    if (wait < POLL_WINDOW_MS) {
-      this.immediate = hasImmediate ? setImmediate(this.wake) : setTimeout(this.wake, 0);
-      this.armedFor = -Infinity;
-    } else {
-      // Aimed at the due time itself: libuv truncates the delay and measures it
-      // from a cached loop clock, so the timer tends to fire a little early and
-      // the remainder is polled; aiming earlier only burns more CPU polling.
-      this.timeout = setTimeout(this.wake, wait);
-      this.armedFor = this.due[this.heap[0]];
+    if (this.count === 0) {
+      this.disarm();
+      return;
     }
-    if (!this.refed) this.setRef(false);
+    const heap = this.heap;
+    const due = this.due;
+    const latest = this.latest;
+    const n = this.count;
+    let target = latest[heap[0]];
+    // Only keys due before the target can lower it, and a heap's children are
+    // due no earlier than their parent: visiting just those costs what this
+    // wake-up fires anyway.
+    const stack = this.stack;
+    stack.length = 0;
+    stack.push(0);
+    while (stack.length !== 0) {
+      const i = stack.pop() as number;
+      for (let c = 2 * i + 1; c <= 2 * i + 2 && c < n; c++) {
+        const h = heap[c];
+        if (due[h] >= target) continue;
+        if (latest[h] < target) target = latest[h];
+        stack.push(c);
+      }
+    }
+    this.armAt(target);
+  }
+
+  private armAt(target: number): void {
+    this.disarm();
+    // Whole ms, rounded up: the timer can only run on a loop-clock tick, and
+    // the first tick at or after due time plus slack is the one to aim for.
+    // Past times get 0 (the next turn). Capped at what a timer can wait.
+    const wait = Math.min(MAX_TIMER_MS, Math.ceil(target - this.clock.now()));
+    this.timer = this.clock.afterFunc(wait > 0 ? wait : 0, this.wake);
+    this.armedFor = target;
+    if (!this.refed) this.timer.unref();
   }
 
   private disarm(): void {
-    if (this.timeout !== undefined) {
-      clearTimeout(this.timeout);
-      this.timeout = undefined;
-    }
-    if (this.immediate !== undefined) {
-      if (hasImmediate) clearImmediate(this.immediate as Immediate);
-      else clearTimeout(this.immediate as Timer);
-      this.immediate = undefined;
+    if (this.timer !== undefined) {
+      this.timer.stop();
+      this.timer = undefined;
     }
     this.armedFor = Infinity;
   }
 
   private setRef(on: boolean): void {
-    for (const t of [this.timeout, this.immediate] as unknown[]) {
-      // Deno's timers are plain numbers without ref/unref.
-      const timer = t as { ref?: () => void; unref?: () => void } | undefined;
-      if (timer !== undefined && typeof timer === "object") {
-        if (on) timer.ref?.();
-        else timer.unref?.();
-      }
-    }
+    if (on) this.timer?.ref();
+    else this.timer?.unref();
   }
 
   private report(error: unknown, h: number): void {
@@ -280,10 +313,18 @@ export class DelayScheduler {
   private growSlots(h: number): void {
     const size = pow2AtLeast(h + 1, this.pos.length * 2);
     this.due = resized(this.due, size);
+    this.latest = resized(this.latest, size);
     this.pos = resized(this.pos, size);
   }
 
   private growHeap(): void {
     this.heap = resized(this.heap, this.heap.length * 2);
   }
+}
+
+/** How late a key scheduled `delay` ms ahead may fire (see SLACK_FRACTION). */
+function slackFor(delay: number): number {
+  if (!(delay >= SLACK_MIN_DELAY_MS)) return 0;
+  const slack = delay * SLACK_FRACTION;
+  return slack < MIN_SLACK_MS ? MIN_SLACK_MS : slack > MAX_SLACK_MS ? MAX_SLACK_MS : slack;
 }

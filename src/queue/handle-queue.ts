@@ -1,3 +1,4 @@
+import { type Clock, checkClock, realClock } from "./clock.js";
 import { InvalidArgumentError, checkHandle, describe, pow2AtLeast } from "./errors.js";
 import { DEFAULT_PRIORITY, checkPriority } from "./priority.js";
 import { IntRing, RingBuffer } from "./ring-buffer.js";
@@ -41,6 +42,8 @@ export interface HandleQueueOptions {
    * that never sees a priority never reads the clock. Costs a clock read per add.
    */
   trackTimeInQueue?: boolean;
+  /** Where enqueue times and aging read the time; default `realClock` (`performance.now()`). */
+  clock?: Clock;
 }
 
 /** Validates `options` (errors name `where`, e.g. "WorkQueue.options") and fills in defaults. */
@@ -48,14 +51,15 @@ export function handleQueueOptions(where: string, options: HandleQueueOptions): 
   if (options === null || typeof options !== "object") {
     throw new InvalidArgumentError(where, `must be an object, got ${describe(options)}`);
   }
-  const { maxWaitMs = DEFAULT_MAX_WAIT_MS, trackTimeInQueue = false } = options;
+  const { maxWaitMs = DEFAULT_MAX_WAIT_MS, trackTimeInQueue = false, clock = realClock } = options;
   if (typeof maxWaitMs !== "number" || !(maxWaitMs >= 0)) {
     throw new InvalidArgumentError(`${where}.maxWaitMs`, `must be a number of ms >= 0 (or Infinity), got ${describe(maxWaitMs)}`);
   }
   if (typeof trackTimeInQueue !== "boolean") {
     throw new InvalidArgumentError(`${where}.trackTimeInQueue`, `must be a boolean, got ${describe(trackTimeInQueue)}`);
   }
-  return { maxWaitMs, trackTimeInQueue };
+  checkClock(`${where}.clock`, clock);
+  return { maxWaitMs, trackTimeInQueue, clock };
 }
 
 /** One priority level: a FIFO of handles, some of them stale (see `HandleQueue`). */
@@ -113,10 +117,11 @@ export class HandleQueue {
   // `leveled || shutting`: the unleveled add checks one field, not two.
   private slowAdd = false;
   private readonly maxWaitMs: number;
+  private readonly clock: Clock;
   // Leveled mode only (empty before): queued handles, and per handle its
   // priority (valid while DIRTY: its level, or the one `done` re-queues it at),
   // its position in that level's ring, the level and position of its origin
-  // entry (valid while MOVED), the performance.now() it became ready and the
+  // entry (valid while MOVED), the clock time it became ready and the
   // priority it was last handed out at.
   private count = 0;
   private prio: Int32Array = EMPTY_I32;
@@ -128,16 +133,19 @@ export class HandleQueue {
   private readonly waiters = new RingBuffer<Waiter>();
   private processingCount = 0;
   // Handles that are PROCESSING and DIRTY: `done` will put each back in a ring,
-  // so a shut-down queue is not drained while any exist.
+  // so a queue shut down with drain is not drained while any exist.
   private requeuePending = 0;
   private shutting = false;
+  // shutDownWithDrain: get waits for processing handles that done will re-queue.
+  private drain = false;
   private dispatchScheduled = false;
   private idleWaiters: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
 
   constructor(options: HandleQueueOptions = {}) {
-    const { maxWaitMs, trackTimeInQueue } = handleQueueOptions("HandleQueue.options", options);
+    const { maxWaitMs, trackTimeInQueue, clock } = handleQueueOptions("HandleQueue.options", options);
     this.maxWaitMs = maxWaitMs;
+    this.clock = clock;
     if (trackTimeInQueue) this.becomeLeveled();
   }
 
@@ -195,12 +203,15 @@ export class HandleQueue {
 
   /**
    * Waits for a ready handle (waiters are served first come, first served).
-   * Resolves `undefined` once the queue is shut down and drained of ready handles.
+   * After `shutDown` it resolves what is ready, then `undefined` at once (as
+   * client-go's Get), even while a handle being processed was re-added: a
+   * consumer that calls `get` before its own `done` cannot block itself. After
+   * `shutDownWithDrain` it also waits for those re-added handles.
    */
   get(): Promise<number | undefined> {
     const h = this.tryGet();
     if (h >= 0) return Promise.resolve(h);
-    if (this.shutting && this.requeuePending === 0) return Promise.resolve(undefined);
+    if (this.shutting && !this.waitsForRequeue()) return Promise.resolve(undefined);
     return new Promise<number | undefined>((resolve) => this.waiters.push(resolve));
   }
 
@@ -275,8 +286,8 @@ export class HandleQueue {
   }
 
   /**
-   * The `performance.now()` time at which `h` last became ready, while it is
-   * queued or processing: after `tryGet`, `performance.now() - enqueuedAt(h)`
+   * The clock time (`performance.now()` by default) at which `h` last became ready, while it is
+   * queued or processing: after `tryGet`, `clock.now() - enqueuedAt(h)`
    * is its time in queue. NaN when not recorded (see `trackTimeInQueue`).
    */
   enqueuedAt(h: number): number {
@@ -302,19 +313,42 @@ export class HandleQueue {
   }
 
   /**
-   * Refuses further adds. Waiting and later `get` calls still receive what is
-   * ready (and what `done` re-queues), then `undefined`.
+   * Refuses further adds (client-go's ShutDown). `get` hands out what is ready,
+   * then `undefined` without waiting for handles still processing; one that was
+   * re-added meanwhile is re-queued by its `done` for a later `get`.
    */
   shutDown(): void {
-    if (this.shutting) return;
-    this.shutting = true;
-    this.slowAdd = true;
-    this.dispatch();
-    if (this.processingCount === 0 && this.len() === 0) this.settleIdle();
+    this.drain = false;
+    this.shut();
+  }
+
+  /**
+   * Refuses further adds and drains (client-go's ShutDownWithDrain): `get` keeps
+   * handing out what is ready and waits while a processing handle was re-added
+   * (its `done` re-queues it), so every add made before is run. Resolves once
+   * nothing is ready or processing. A later `shutDown` stops the waiting.
+   */
+  shutDownWithDrain(): Promise<void> {
+    if (!this.shutting) this.drain = true;
+    this.shut();
+    return this.drained();
   }
 
   shuttingDown(): boolean {
     return this.shutting;
+  }
+
+  private shut(): void {
+    const first = !this.shutting;
+    this.shutting = true;
+    this.slowAdd = true;
+    this.dispatch();
+    if (first && this.processingCount === 0 && this.len() === 0) this.settleIdle();
+  }
+
+  /** Shut down with drain and some processing handle will come back on `done`. */
+  private waitsForRequeue(): boolean {
+    return this.drain && this.requeuePending !== 0;
   }
 
   /** Resolves once shut down with nothing ready and nothing processing. */
@@ -386,7 +420,7 @@ export class HandleQueue {
 
   /** Queues `h` (already flagged DIRTY|QUEUED) at priority `p`, ready as of now. */
   private pushReady(h: number, p: number): void {
-    this.stamp[h] = performance.now();
+    this.stamp[h] = this.clock.now();
     this.pushAt(this.levelFor(p), h);
     this.count++;
   }
@@ -419,7 +453,7 @@ export class HandleQueue {
     }
     // count > 0: some level has a live entry, and live entries are valid.
     let from = top as Level;
-    if (oldest !== top && this.maxWaitMs !== Infinity && performance.now() - oldestAt > this.maxWaitMs) {
+    if (oldest !== top && this.maxWaitMs !== Infinity && this.clock.now() - oldestAt > this.maxWaitMs) {
       from = oldest as Level;
     }
     const h = from.ring.shift();
@@ -490,7 +524,7 @@ export class HandleQueue {
     this.served = new Int32Array(n); // handles processing now were handed out at 0
     const lv0 = new Level(DEFAULT_PRIORITY, new IntRing(Math.max(64, this.ready.length)));
     this.levels.push(lv0);
-    const now = performance.now();
+    const now = this.clock.now();
     for (let h = this.ready.shift(); h >= 0; h = this.ready.shift()) {
       this.stamp[h] = now;
       this.pushAt(lv0, h); // prio 0, as for every dirty handle: every add so far was
@@ -523,7 +557,7 @@ export class HandleQueue {
       if (h < 0) break;
       (this.waiters.shift() as Waiter)(h);
     }
-    if (this.shutting && this.len() === 0 && this.requeuePending === 0) {
+    if (this.shutting && this.len() === 0 && !this.waitsForRequeue()) {
       while (this.waiters.length !== 0) (this.waiters.shift() as Waiter)(undefined);
     }
   }

@@ -38,7 +38,7 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     checkRateLimiter("RateLimitedWorkQueue.rateLimiter", rateLimiter);
     this.rateLimiter = rateLimiter;
     // A due key joins the queue like a plain add (the entry is already gone).
-    this.scheduler = new DelayScheduler((h) => this.queue.add(h, this.takeDelayPriority(h)));
+    this.scheduler = new DelayScheduler((h) => this.queue.add(h, this.takeDelayPriority(h)), { clock: this.clock });
   }
 
   /**
@@ -76,10 +76,16 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     return this.rateLimiter.numRequeues(k);
   }
 
-  /** Refuses adds, drops delayed keys and stops the timer; consumers drain what is ready. */
+  /** Refuses adds, drops delayed keys and stops the timer; see `WorkQueue.shutDown`. */
   override shutDown(): void {
     this.scheduler.close();
     super.shutDown();
+  }
+
+  /** Drops delayed keys and stops the timer, then drains; see `WorkQueue.shutDownWithDrain`. */
+  override shutDownWithDrain(): Promise<void> {
+    this.scheduler.close();
+    return super.shutDownWithDrain();
   }
 
   /** How many keys wait for their delay. */
@@ -146,7 +152,7 @@ export class RateLimitedWorkQueue<K = string> extends WorkQueue<K> {
     // Invariant: plainAdd is false whenever the scheduler holds a handle (cleared
     // before it can, set again only by an enqueue that finds it empty).
     this.plainAdd = false;
-    this.scheduler.schedule(h, performance.now() + ms);
+    this.scheduler.schedule(h, this.clock.now() + ms);
   }
 
   // Before schedule(): a handle already waiting coalesces to the higher priority.

@@ -1,3 +1,4 @@
+import type { Clock } from "./clock.js";
 import { InvalidArgumentError, describe } from "./errors.js";
 import { DONE_IDLE, HandleQueue, handleQueueOptions } from "./handle-queue.js";
 import { KeyInterner } from "./key-interner.js";
@@ -24,6 +25,8 @@ export interface WorkQueueOptions {
    * `enqueuedAtHandle` always answers (one clock read per add).
    */
   trackTimeInQueue?: boolean;
+  /** Time and timers (enqueue times, aging, delays); default `realClock`. Tests pass a `FakeClock`. */
+  clock?: Clock;
 }
 
 /**
@@ -46,6 +49,7 @@ export class WorkQueue<K = string> {
   declare protected readonly queue: HandleQueue;
   protected readonly interner: KeyInterner<K> = new KeyInterner<K>();
   protected readonly retainKeys: boolean;
+  protected readonly clock: Clock;
   // True while an add needs nothing but `queue.add` (a subclass clears it while
   // it has bookkeeping to do on add, see `enqueue`). The hot paths read this one
   // field instead of making a virtual call: WorkQueue and its subclasses share
@@ -67,7 +71,9 @@ export class WorkQueue<K = string> {
       throw new InvalidArgumentError("WorkQueue.options.retainKeys", `must be a boolean, got ${describe(options.retainKeys)}`);
     }
     this.retainKeys = options.retainKeys ?? false;
-    this.queue = new HandleQueue(handleQueueOptions("WorkQueue.options", { maxWaitMs: options.maxWaitMs, trackTimeInQueue: options.trackTimeInQueue }));
+    const queueOptions = handleQueueOptions("WorkQueue.options", { maxWaitMs: options.maxWaitMs, trackTimeInQueue: options.trackTimeInQueue, clock: options.clock });
+    this.clock = queueOptions.clock;
+    this.queue = new HandleQueue(queueOptions);
   }
 
   /**
@@ -82,7 +88,7 @@ export class WorkQueue<K = string> {
     else this.enqueue(h, p);
   }
 
-  /** The next key, now processing; `undefined` once shut down and drained. */
+  /** The next key, now processing; `undefined` once shut down with nothing ready (see `shutDown`). */
   get(): Promise<K | undefined> {
     // Fast path without an async frame: a ready key resolves in one promise.
     const h = this.queue.tryGet();
@@ -125,9 +131,22 @@ export class WorkQueue<K = string> {
     return this.queue.processing();
   }
 
-  /** Refuses new adds; consumers get what is ready, then `undefined`. */
+  /**
+   * Refuses new adds (client-go's ShutDown): `get` returns what is ready, then
+   * `undefined` at once, without waiting for keys still processing. A key
+   * re-added while processing is re-queued by its `done` for a later `get`.
+   */
   shutDown(): void {
     this.queue.shutDown();
+  }
+
+  /**
+   * Refuses new adds and drains (client-go's ShutDownWithDrain): `get` also
+   * waits for keys re-added while processing, so every add made before runs.
+   * Resolves once nothing is ready or processing.
+   */
+  shutDownWithDrain(): Promise<void> {
+    return this.queue.shutDownWithDrain();
   }
 
   shuttingDown(): boolean {
@@ -150,7 +169,9 @@ export class WorkQueue<K = string> {
    */
   release(k: K): boolean {
     const h = this.interner.handleOf(k);
-    return h >= 0 && this.queue.isIdle(h) && this.canRelease(h) && this.interner.release(h);
+    if (!(h >= 0 && this.queue.isIdle(h) && this.canRelease(h) && this.interner.release(h))) return false;
+    this.forgetRecent(h);
+    return true;
   }
 
   // ---- Advanced: handle API for the controller's hot path --------------------
@@ -196,9 +217,9 @@ export class WorkQueue<K = string> {
   }
 
   /**
-   * When handle `h` (queued or processing) last became ready, in
-   * `performance.now()` ms: right after `tryGetHandle`/`getHandle`,
-   * `performance.now() - enqueuedAtHandle(h)` is its time in queue. NaN until
+   * When handle `h` (queued or processing) last became ready, in the clock's
+   * ms (`performance.now()` by default): right after `tryGetHandle`/`getHandle`,
+   * `clock.now() - enqueuedAtHandle(h)` is its time in queue. NaN until
    * the queue records times: from its first non-default priority, or from the
    * start with `trackTimeInQueue`.
    */
@@ -227,7 +248,15 @@ export class WorkQueue<K = string> {
   /** Releases every key noted idle that still is: bounds the interned set to about twice the live one. */
   private releaseIdle(): void {
     for (let h = this.idleHandles.shift(); h >= 0; h = this.idleHandles.shift()) {
-      if (this.interner.has(h) && this.queue.isIdle(h) && this.canRelease(h)) this.interner.release(h);
+      if (this.interner.has(h) && this.queue.isIdle(h) && this.canRelease(h) && this.interner.release(h)) this.forgetRecent(h);
+    }
+  }
+
+  // A released key must not stay referenced here: an object key is then
+  // collectable at once (client-go's TestGarbageCollection).
+  private forgetRecent(h: number): void {
+    for (let i = 0; i < RECENT; i++) {
+      if (this.recentHandles[i] === h && this.recentKeys[i] !== undefined) this.recentKeys[i] = undefined;
     }
   }
 

@@ -47,12 +47,28 @@ export class NatsCluster {
     return cluster;
   }
 
-  /** Resolves once JetStream answers API calls (a metadata leader is elected). */
+  /**
+   * Resolves once JetStream answers API calls (a metadata leader is elected)
+   * and can place an R3 stream: a leader that does not know its peers yet
+   * answers "no suitable peers for placement".
+   */
   async waitForMetaLeader(): Promise<void> {
     const nc = await this.connect();
     try {
       // jetstreamManager() asks the account info itself: it answers once a meta leader is elected.
       await pollUntil(async () => (await jetstreamManager(nc, { timeout: 1000 })) !== undefined, "a JetStream meta leader", 30_000, 100);
+      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      const name = `placement_probe_${process.pid}`;
+      await pollUntil(
+        async () => {
+          await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: this.nodes.length });
+          return true;
+        },
+        "an R3 stream to be placeable",
+        30_000,
+        100,
+      );
+      await jsm.streams.delete(name).catch(() => {});
     } finally {
       await nc.close();
     }

@@ -5,6 +5,7 @@ import {
   BucketRateLimiter,
   DelayScheduler,
   ExponentialBackoffRateLimiter,
+  FakeClock,
   MaxOfRateLimiter,
   RateLimitedWorkQueue,
   WorkQueue,
@@ -150,7 +151,7 @@ describe("RateLimitedWorkQueue", () => {
 describe("rate limiters", () => {
   it("BucketRateLimiter allows a burst, then qps", () => {
     let now = 0;
-    const limiter = new BucketRateLimiter<string>(10, 2, { now: () => now });
+    const limiter = new BucketRateLimiter<string>(10, 2, { clock: { now: () => now } });
     assert.deepEqual([limiter.when("a"), limiter.when("b"), limiter.when("c")], [0, 0, 100]);
     now = 1000;
     assert.equal(limiter.when("d"), 0);
@@ -160,7 +161,7 @@ describe("rate limiters", () => {
     let now = 0;
     const limiter = new MaxOfRateLimiter<string>(
       new ExponentialBackoffRateLimiter<string>(5, 1000),
-      new BucketRateLimiter<string>(10, 1, { now: () => now }),
+      new BucketRateLimiter<string>(10, 1, { clock: { now: () => now } }),
     );
     assert.equal(limiter.when("a"), 5);
     assert.equal(limiter.when("a"), 100);
@@ -199,5 +200,18 @@ describe("DelayScheduler", () => {
     for (const { h, at } of fired) assert.ok(at >= due.get(h)!, `handle ${h} fired ${due.get(h)! - at} ms early`);
     const dueTimes = fired.map((f) => due.get(f.h)!);
     assert.deepEqual(dueTimes, [...dueTimes].sort((a, b) => a - b));
+  });
+
+  it("sleeps on a clock: on a FakeClock it fires at the whole millisecond and waits out 30 days in timer-sized steps", () => {
+    const clock = new FakeClock({ earlyByMs: 1 });
+    const fired: [number, number][] = [];
+    const scheduler = new DelayScheduler((h) => fired.push([h, clock.now()]), { clock });
+    scheduler.schedule(1, 5.5);
+    scheduler.schedule(2, 30 * 86_400_000); // past a timer's 2^31-1 ms: re-armed, not fired every 1 ms
+    clock.step(31 * 86_400_000);
+    assert.equal(fired.length, 2);
+    assert.ok(fired[0][0] === 1 && fired[0][1] >= 5.5 && fired[0][1] <= 6.5, `handle 1 fired at ${fired[0][1]}`);
+    assert.ok(fired[1][0] === 2 && fired[1][1] >= 30 * 86_400_000, `handle 2 fired at ${fired[1][1]}`);
+    assert.ok(clock.firedCount() < 10, `${clock.firedCount()} wake-ups`);
   });
 });

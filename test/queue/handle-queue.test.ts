@@ -120,18 +120,53 @@ describe("HandleQueue", () => {
     await q.drained();
   });
 
-  it("after shutDown a handle dirtied before it still re-runs, and waiters wait for it", async () => {
+  it("after shutDown, get returns undefined at once even while a processing handle is dirty (client-go); done re-queues it", async () => {
     const q = new HandleQueue();
     q.add(7);
     expect(q.tryGet()).toBe(7);
     q.add(7); // dirty while processing
     q.shutDown();
-    const next = q.get(); // must not resolve undefined: 7 comes back on done
-    q.done(7);
-    expect(await next).toBe(7);
+    // A consumer calling get before its own done must not block itself.
+    expect(await q.get()).toBeUndefined();
+    q.done(7); // re-queued for a later get, as client-go's Done does
+    expect(q.len()).toBe(1);
+    expect(await q.get()).toBe(7);
     expect(await q.get()).toBeUndefined();
     q.done(7);
     await q.drained();
+  });
+
+  it("shutDownWithDrain: get waits for a dirty processing handle to come back, and it resolves once drained", async () => {
+    const q = new HandleQueue();
+    q.add(7);
+    q.add(8);
+    expect(q.tryGet()).toBe(7);
+    q.add(7); // dirty while processing
+    let drained = false;
+    const d = q.shutDownWithDrain().then(() => (drained = true));
+    expect(q.add(9)).toBe(false);
+    expect(await q.get()).toBe(8);
+    const next = q.get(); // must not resolve undefined: 7 comes back on done
+    q.done(8);
+    q.done(7);
+    expect(await next).toBe(7);
+    expect(await q.get()).toBeUndefined();
+    expect(drained).toBe(false); // 7 still processing
+    q.done(7);
+    await d;
+    expect(q.len()).toBe(0);
+    expect(q.processing()).toBe(0);
+  });
+
+  it("shutDown after shutDownWithDrain stops the waiting", async () => {
+    const q = new HandleQueue();
+    q.add(7);
+    expect(q.tryGet()).toBe(7);
+    q.add(7);
+    void q.shutDownWithDrain();
+    const waiting = q.get();
+    q.shutDown();
+    expect(await waiting).toBeUndefined();
   });
 
   it("whenIdle resolves once nothing is ready or processing", async () => {

@@ -1,16 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/queue/errors.js";
 import { ExponentialBackoffRateLimiter } from "../../src/queue/exponential-backoff-rate-limiter.js";
+import { FakeClock } from "../../src/queue/fake-clock.js";
 import { HandleQueue } from "../../src/queue/handle-queue.js";
 import { HIGH_PRIORITY, LOW_PRIORITY } from "../../src/queue/priority.js";
 import { RateLimitedWorkQueue } from "../../src/queue/rate-limited-work-queue.js";
 import { WorkQueue } from "../../src/queue/work-queue.js";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const spin = (ms: number) => {
-  const until = performance.now() + ms;
-  while (performance.now() < until);
-};
 
 function drain(q: HandleQueue): number[] {
   const out: number[] = [];
@@ -177,29 +173,27 @@ describe("HandleQueue priorities", () => {
   });
 
   it("records enqueue times once leveled (or from the start with trackTimeInQueue)", () => {
-    const plain = new HandleQueue();
+    const clock = new FakeClock({ startMs: 100 });
+    const plain = new HandleQueue({ clock });
     plain.add(1);
     expect(plain.enqueuedAt(1)).toBeNaN(); // no clock read on the default path
-    const before = performance.now();
+    clock.step(5);
     plain.add(2, HIGH_PRIORITY);
     // Queued before the queue turned leveled: counts as ready from then on.
-    expect(plain.enqueuedAt(1)).toBeGreaterThanOrEqual(before);
+    expect(plain.enqueuedAt(1)).toBe(105);
 
-    const q = new HandleQueue({ trackTimeInQueue: true });
-    const t0 = performance.now();
+    const q = new HandleQueue({ trackTimeInQueue: true, clock });
     q.add(7);
-    const at = q.enqueuedAt(7);
-    expect(at).toBeGreaterThanOrEqual(t0);
-    expect(at).toBeLessThanOrEqual(performance.now());
+    expect(q.enqueuedAt(7)).toBe(105);
+    clock.step(3);
     q.add(7, HIGH_PRIORITY); // moving up keeps the time it became ready
-    expect(q.enqueuedAt(7)).toBe(at);
+    expect(q.enqueuedAt(7)).toBe(105);
     expect(q.tryGet()).toBe(7);
-    expect(q.enqueuedAt(7)).toBe(at); // still readable while processing
-    expect(performance.now() - q.enqueuedAt(7)).toBeGreaterThanOrEqual(0);
+    expect(q.enqueuedAt(7)).toBe(105); // still readable while processing
     q.add(7);
-    const requeuedAfter = performance.now();
+    clock.step(2);
     q.done(7); // re-queued: ready again as of the done
-    expect(q.enqueuedAt(7)).toBeGreaterThanOrEqual(requeuedAfter);
+    expect(q.enqueuedAt(7)).toBe(110);
     expect(q.tryGet()).toBe(7);
     q.done(7);
     expect(q.enqueuedAt(7)).toBeNaN(); // idle
@@ -207,21 +201,22 @@ describe("HandleQueue priorities", () => {
 
   it("ages: a low-priority handle is served once overdue while high ones keep arriving", () => {
     const maxWaitMs = 20;
-    const q = new HandleQueue({ maxWaitMs });
+    const clock = new FakeClock();
+    const q = new HandleQueue({ maxWaitMs, clock });
     let next = 1000;
     q.add(next++, HIGH_PRIORITY);
     q.add(next++, HIGH_PRIORITY);
     const low = 1;
-    const t0 = performance.now();
+    const t0 = clock.now();
     q.add(low, LOW_PRIORITY);
     let servedAt = Number.NaN;
     let highWaiting = -1;
-    const giveUp = t0 + 5000;
-    while (performance.now() < giveUp) {
+    for (let i = 0; i < 1000; i++) {
+      clock.step(0.25); // each handle takes 0.25 ms of "work"
       q.add(next++, HIGH_PRIORITY); // one in per one out: HIGH never empties
       const h = q.tryGet();
       if (h === low) {
-        servedAt = performance.now();
+        servedAt = clock.now();
         highWaiting = q.lenByPriority().get(HIGH_PRIORITY) ?? 0;
         break;
       }
@@ -230,33 +225,36 @@ describe("HandleQueue priorities", () => {
     }
     expect(servedAt).not.toBeNaN();
     expect(highWaiting).toBeGreaterThan(0); // it was served by aging, not for lack of work
-    expect(servedAt - t0).toBeGreaterThanOrEqual(maxWaitMs); // and not before it was overdue
+    expect(servedAt - t0).toBeGreaterThan(maxWaitMs); // and not before it was overdue
+    expect(servedAt - t0).toBeLessThanOrEqual(maxWaitMs + 0.25); // but as soon as it was
     expect(q.len()).toBe(highWaiting);
   });
 
   it("ages overdue handles oldest first, across levels", () => {
-    const q = new HandleQueue({ maxWaitMs: 5 });
+    const clock = new FakeClock();
+    const q = new HandleQueue({ maxWaitMs: 5, clock });
     q.add(1, LOW_PRIORITY);
-    spin(1);
+    clock.step(1);
     q.add(2, -50);
-    spin(1);
+    clock.step(1);
     q.add(3, LOW_PRIORITY);
-    spin(7); // all three are overdue now
+    clock.step(7); // all three are overdue now
     for (let i = 0; i < 4; i++) q.add(100 + i, HIGH_PRIORITY);
     expect(drain(q)).toEqual([1, 2, 3, 100, 101, 102, 103]);
   });
 
   it("a handle that moved up still ages from when it became ready", () => {
-    const q = new HandleQueue({ maxWaitMs: 15 });
+    const clock = new FakeClock();
+    const q = new HandleQueue({ maxWaitMs: 15, clock });
     let next = 1000;
     q.add(next++, HIGH_PRIORITY);
     q.add(1, LOW_PRIORITY);
-    spin(3);
+    clock.step(3);
     for (const h of [2, 3, 4]) q.add(h); // younger than 1, at level 0
     q.add(1); // 1 moves up behind them
     const served: number[] = [];
-    const giveUp = performance.now() + 5000;
-    while (served.length < 4 && performance.now() < giveUp) {
+    for (let i = 0; i < 1000 && served.length < 4; i++) {
+      clock.step(0.5);
       q.add(next++, HIGH_PRIORITY);
       const h = q.tryGet();
       if (h < 1000) served.push(h);
@@ -267,9 +265,10 @@ describe("HandleQueue priorities", () => {
   });
 
   it("strict priority with maxWaitMs: Infinity", () => {
-    const q = new HandleQueue({ maxWaitMs: Infinity });
+    const clock = new FakeClock();
+    const q = new HandleQueue({ maxWaitMs: Infinity, clock });
     q.add(1, LOW_PRIORITY);
-    spin(2);
+    clock.step(2);
     q.add(2);
     expect(drain(q)).toEqual([2, 1]);
   });
@@ -294,11 +293,11 @@ describe("HandleQueue priorities", () => {
     const w = q.whenIdle().then(() => {
       idle = true;
     });
-    q.shutDown();
+    const drained = q.shutDownWithDrain();
     expect(q.add(3, HIGH_PRIORITY)).toBe(false);
     expect(() => q.add(3, 0.5)).toThrow(InvalidArgumentError); // bad input is still an error
     expect(await q.get()).toBe(1);
-    const next = q.get(); // 2 comes back on done: must not resolve undefined
+    const next = q.get(); // draining: 2 comes back on done, so this must not resolve undefined
     q.done(2);
     expect(await next).toBe(2);
     expect(await q.get()).toBeUndefined();
@@ -307,7 +306,7 @@ describe("HandleQueue priorities", () => {
     expect(idle).toBe(false);
     q.done(2);
     await w;
-    await q.drained();
+    await drained;
     expect(q.len()).toBe(0);
   });
 
@@ -433,7 +432,8 @@ describe("HandleQueue priorities", () => {
 
   it("once a handle is overdue, only handles ready no later than it are served first (random moves and re-queues)", () => {
     const maxWaitMs = 0.5;
-    const q = new HandleQueue({ maxWaitMs });
+    const clock = new FakeClock();
+    const q = new HandleQueue({ maxWaitMs, clock });
     const priorities = [LOW_PRIORITY, 0, 7, HIGH_PRIORITY];
     let rnd = 777;
     const random = (n: number) => {
@@ -451,7 +451,7 @@ describe("HandleQueue priorities", () => {
         q.add(h, priorities[random(priorities.length)]);
         if (q.isQueued(h)) queued.add(h);
       } else if (op < 7) {
-        const before = performance.now();
+        const before = clock.now();
         let oldestOverdue = Infinity;
         for (const y of queued) {
           const at = q.enqueuedAt(y);
@@ -474,7 +474,7 @@ describe("HandleQueue priorities", () => {
         q.done(h);
         if (q.isQueued(h)) queued.add(h);
       }
-      if (step % 5 === 0) spin(0.1); // lets some handles become overdue
+      if (step % 5 === 0) clock.step(0.1); // lets some handles become overdue
       expect(q.len()).toBe(queued.size);
     }
     expect(served).toBeGreaterThan(500);
@@ -523,73 +523,77 @@ describe("WorkQueue priorities", () => {
   });
 
   it("enqueuedAtHandle tells the time in queue", () => {
-    const q = new WorkQueue<string>({ trackTimeInQueue: true });
-    const t0 = performance.now();
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ trackTimeInQueue: true, clock });
     q.add("a");
+    clock.step(7);
     const h = q.tryGetHandle();
     expect(h).toBe(q.handleOf("a"));
     expect(q.servedPriorityOfHandle(h)).toBe(0);
-    const waited = performance.now() - q.enqueuedAtHandle(h);
-    expect(waited).toBeGreaterThanOrEqual(0);
-    expect(q.enqueuedAtHandle(h)).toBeGreaterThanOrEqual(t0);
+    expect(clock.now() - q.enqueuedAtHandle(h)).toBe(7);
     expect(new WorkQueue<string>().enqueuedAtHandle(0)).toBeNaN();
   });
 
   it("ages: a LOW key gets through a steady stream of HIGH keys via get()", async () => {
     const maxWaitMs = 20;
-    const q = new WorkQueue<string>({ maxWaitMs });
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ maxWaitMs, clock });
     let n = 0;
     for (let i = 0; i < 3; i++) q.add(`high-${n++}`, { priority: HIGH_PRIORITY });
-    const t0 = performance.now();
+    const t0 = clock.now();
     q.add("low", { priority: LOW_PRIORITY });
     let lowAt = Number.NaN;
     let highWhenLowServed = -1;
-    const giveUp = t0 + 5000;
-    while (performance.now() < giveUp) {
+    for (let i = 0; i < 1000; i++) {
       const k = (await q.get()) as string;
       if (k === "low") {
-        lowAt = performance.now();
+        lowAt = clock.now();
         highWhenLowServed = q.lenByPriority().get(HIGH_PRIORITY) ?? 0;
         q.done(k);
         break;
       }
       q.add(`high-${n++}`, { priority: HIGH_PRIORITY });
-      await new Promise<void>((r) => setImmediate(r)); // a little "work"
+      clock.step(1); // a little "work"
       q.done(k);
     }
     expect(lowAt).not.toBeNaN();
     expect(highWhenLowServed).toBeGreaterThan(0);
-    expect(lowAt - t0).toBeGreaterThanOrEqual(maxWaitMs);
+    expect(lowAt - t0).toBeGreaterThan(maxWaitMs);
+    expect(lowAt - t0).toBeLessThanOrEqual(maxWaitMs + 1);
     q.shutDown();
   });
 });
 
 describe("RateLimitedWorkQueue priorities", () => {
-  const waitDelayed = async (q: RateLimitedWorkQueue<string>) => {
-    while (q.delayed() > 0) await sleep(1);
+  // Steps a fake clock until every delayed key has fired.
+  const waitDelayed = (q: RateLimitedWorkQueue<string>, clock: FakeClock) => {
+    while (q.delayed() > 0) clock.step(1);
   };
 
   it("a delayed key keeps its priority until it fires", async () => {
-    const q = new RateLimitedWorkQueue<string>();
+    const clock = new FakeClock();
+    const q = new RateLimitedWorkQueue<string>(undefined, { clock });
     q.addAfter("a", 3, { priority: HIGH_PRIORITY });
     q.addAfterHandle(q.handleOf("l"), 3, LOW_PRIORITY);
     q.add("b");
     q.add("c");
-    await waitDelayed(q);
+    waitDelayed(q, clock);
     expect(q.len()).toBe(4);
     expect([q.tryGetHandle(), q.tryGetHandle(), q.tryGetHandle(), q.tryGetHandle()].map((h) => q.keyOf(h))).toEqual(["a", "b", "c", "l"]);
     q.shutDown();
   });
 
   it("coalesced delays keep the earliest due time and the highest priority", async () => {
-    const q = new RateLimitedWorkQueue<string>();
+    const clock = new FakeClock();
+    const q = new RateLimitedWorkQueue<string>(undefined, { clock });
     q.addAfter("a", 60, { priority: HIGH_PRIORITY });
     q.addAfter("a", 5, { priority: LOW_PRIORITY });
     q.addAfter("b", 5);
     q.addAfter("b", 60, { priority: 7 });
     q.add("c");
     expect(q.delayed()).toBe(2);
-    await waitDelayed(q); // both fire once, at 5 ms
+    clock.step(5); // both fire once, at 5 ms
+    expect(q.delayed()).toBe(0);
     expect(await q.get()).toBe("a");
     expect(await q.get()).toBe("b");
     expect(await q.get()).toBe("c");
@@ -612,10 +616,11 @@ describe("RateLimitedWorkQueue priorities", () => {
   });
 
   it("addRateLimited takes a priority; a reused handle does not inherit an old one", async () => {
-    const q = new RateLimitedWorkQueue<string>(new ExponentialBackoffRateLimiter<string>(2, 100));
+    const clock = new FakeClock();
+    const q = new RateLimitedWorkQueue<string>(new ExponentialBackoffRateLimiter<string>(2, 100), { clock });
     q.addRateLimited("a", { priority: HIGH_PRIORITY });
     q.add("b");
-    await waitDelayed(q);
+    waitDelayed(q, clock);
     expect(await q.get()).toBe("a");
     const ha = q.handleOf("a");
     expect(await q.get()).toBe("b");
@@ -626,7 +631,7 @@ describe("RateLimitedWorkQueue priorities", () => {
     q.release("b");
     q.add("w");
     q.addAfter("y", 2);
-    await waitDelayed(q);
+    waitDelayed(q, clock);
     expect(q.handleOf("y") === ha || q.handleOf("w") === ha).toBe(true);
     expect(await q.get()).toBe("w");
     expect(await q.get()).toBe("y");

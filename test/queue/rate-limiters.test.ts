@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BucketRateLimiter } from "../../src/queue/bucket-rate-limiter.js";
 import { defaultControllerRateLimiter } from "../../src/queue/default-rate-limiter.js";
 import { InvalidArgumentError } from "../../src/queue/errors.js";
+import { FakeClock } from "../../src/queue/fake-clock.js";
 import { ExponentialBackoffRateLimiter } from "../../src/queue/exponential-backoff-rate-limiter.js";
 import { MaxOfRateLimiter } from "../../src/queue/max-of-rate-limiter.js";
 import type { RateLimiter } from "../../src/queue/rate-limiter.js";
@@ -60,16 +61,16 @@ describe("ExponentialBackoffRateLimiter", () => {
 
 describe("BucketRateLimiter", () => {
   it("allows a burst, then spaces tokens 1/qps apart, and refills with time", () => {
-    let now = 1000;
-    const l = new BucketRateLimiter(10, 3, { now: () => now });
+    const clock = new FakeClock({ startMs: 1000 });
+    const l = new BucketRateLimiter(10, 3, { clock });
     expect([1, 2, 3].map(() => l.when("a"))).toEqual([0, 0, 0]);
     const waits = [1, 2, 3].map(() => l.when("b"));
     waits.forEach((w, i) => expect(w).toBeCloseTo(100 * (i + 1), 6));
     // 300 ms later the three reservations are paid off; a fourth waits 100 ms.
-    now += 300;
+    clock.step(300);
     expect(l.when("a")).toBeCloseTo(100, 6);
     // After a long pause the bucket is full again, but never above burst.
-    now += 10_000;
+    clock.step(10_000);
     expect([1, 2, 3].map(() => l.when("a"))).toEqual([0, 0, 0]);
     expect(l.when("a")).toBeCloseTo(100, 6);
     expect(l.numRequeues("a")).toBe(0);
@@ -80,14 +81,14 @@ describe("BucketRateLimiter", () => {
     expect(() => new BucketRateLimiter(0, 1)).toThrow(/BucketRateLimiter.qps/);
     expect(() => new BucketRateLimiter(10, 0)).toThrow(/BucketRateLimiter.burst: must be a positive integer/);
     expect(() => new BucketRateLimiter(10, 1.5)).toThrow(InvalidArgumentError);
+    expect(() => new BucketRateLimiter(10, 1, { clock: {} as FakeClock })).toThrow(/BucketRateLimiter.options.clock: must be a clock with a now method/);
   });
 });
 
 describe("MaxOfRateLimiter", () => {
   it("waits the longest, forgets in all, reports the most requeues", () => {
-    let now = 0;
     const backoff = new ExponentialBackoffRateLimiter(1, 1000);
-    const bucket = new BucketRateLimiter(10, 2, { now: () => now });
+    const bucket = new BucketRateLimiter(10, 2, { clock: new FakeClock() });
     const l = new MaxOfRateLimiter(backoff, bucket);
     expect(l.when("a")).toBe(1); // backoff 1, bucket 0
     expect(l.when("a")).toBe(2); // backoff 2, bucket 0

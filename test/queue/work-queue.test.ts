@@ -1,6 +1,14 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/queue/errors.js";
 import { WorkQueue } from "../../src/queue/work-queue.js";
+
+/** A full, synchronous garbage collection (exposed at run time: vitest's workers run without --expose-gc). */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
 
 describe("WorkQueue", () => {
   it("dedups: a key added twice is handed out once", async () => {
@@ -118,6 +126,44 @@ describe("WorkQueue", () => {
     q.done("a");
     expect(q.len()).toBe(1);
     expect(await q.get()).toBe("a");
+  });
+
+  it("an object key added, got, done and released is collectable at once (client-go's TestGarbageCollection)", async () => {
+    const q = new WorkQueue<{ data: string }>();
+    const ref = await (async () => {
+      const key = { data: "hello" };
+      q.add(key);
+      const got = await q.get();
+      q.done(got as { data: string });
+      expect(q.release(key)).toBe(true);
+      return new WeakRef(key);
+    })();
+    // A WeakRef's target is kept until the job that made it ends: let it end first.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    collectGarbage();
+    expect(ref.deref()).toBeUndefined();
+    q.add({ data: "again" }); // the queue still works
+    expect(await q.get()).toEqual({ data: "again" });
+  });
+
+  it("shutDownWithDrain waits for a key re-added while processing to run again; shutDown does not", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    expect(await q.get()).toBe("a");
+    q.add("a"); // dirty while processing
+    const drained = q.shutDownWithDrain();
+    const next = q.get();
+    q.done("a");
+    expect(await next).toBe("a");
+    q.done("a");
+    await drained;
+
+    const plain = new WorkQueue();
+    plain.add("b");
+    expect(await plain.get()).toBe("b");
+    plain.add("b");
+    plain.shutDown();
+    expect(await plain.get()).toBeUndefined(); // at once: "b" is still processing
   });
 
   it("shutDown refuses adds; get returns what remains, then undefined; drained resolves", async () => {
