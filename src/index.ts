@@ -61,7 +61,7 @@ export { InMemoryStorage } from "./storage/in-memory-storage.js";
 export { ConflictError, StorageClosedError } from "./storage/errors.js";
 export { KvStorage } from "./storage/kv-storage.js";
 export type { KvStorageOptions, KvStorageLogger, KvStorageStats } from "./storage/kv-storage.js";
-export { KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
+export { KvBucketResetError, KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
 
 // codec
 export { ConvergeError, ValidationError } from "./codec/errors.js";

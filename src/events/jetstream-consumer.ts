@@ -38,9 +38,7 @@ export function isConsumerNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound;
 }
 
-export function isStreamNotFound(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
-}
+export { isStreamNotFound } from "../nats/nats-errors.js";
 
 /**
  * Creates the pull consumer a subscription reads from, or binds an existing

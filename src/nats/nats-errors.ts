@@ -1,4 +1,4 @@
-import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { InvalidArgumentError } from "@nats-io/transport-node";
 
 // How the NATS client's errors are read, for both NATS backends.
@@ -48,4 +48,9 @@ function isStoreCreateFailure(error: JetStreamApiError): boolean {
 /** The client refused a message larger than the server's max_payload (before sending it). */
 export function isPayloadTooLarge(error: unknown): boolean {
   return error instanceof InvalidArgumentError && error.message.includes("max_payload");
+}
+
+/** The server answered that the stream does not exist (deleted, or never created on this server). */
+export function isStreamNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
 }

@@ -1,12 +1,7 @@
-import type { KvWatchEntry } from "@nats-io/kv";
 import { Fifo } from "./fifo.js";
 import { KvWatchError } from "./kv-errors.js";
+import type { KvWatchEntry, KvWatchSource } from "./kv-watch-consumer.js";
 import type { StorageChange } from "./storage.js";
-
-/** The part of the KV client's watch iterator this stream uses. */
-export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
-  stop(error?: Error): void;
-}
 
 interface Waiter {
   resolve(result: IteratorResult<StorageChange>): void;
@@ -28,17 +23,20 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   #lastRevision = 0;
   readonly #onEnd: () => void;
   readonly #endedBecause: () => string;
+  readonly #saw: (revision: number) => void;
 
-  private constructor(readonly what: string, onEnd: () => void, endedBecause: () => string) {
+  private constructor(readonly what: string, onEnd: () => void, endedBecause: () => string, saw: (revision: number) => void = () => {}) {
     this.#onEnd = onEnd;
     this.#endedBecause = endedBecause;
+    this.#saw = saw;
   }
 
   /**
    * Pumps the source `start` resolves to. `toChange` turns an entry into a
    * change, or `undefined` to skip it (it logs why); `what` names the watch in
    * errors; `onEnd` runs once when the stream ends or fails; `endedBecause`
-   * guesses why the source stopped by itself.
+   * guesses why the source stopped by itself; `saw` is told every revision
+   * received, in order, even one that went back (a stream created again).
    */
   static start(
     start: Promise<KvWatchSource>,
@@ -46,8 +44,9 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     what: string,
     onEnd: () => void,
     endedBecause: () => string,
+    saw: (revision: number) => void,
   ): KvWatchStream {
-    const stream = new KvWatchStream(what, onEnd, endedBecause);
+    const stream = new KvWatchStream(what, onEnd, endedBecause, saw);
     void stream.#pump(start, toChange);
     return stream;
   }
@@ -65,6 +64,11 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     const stream = new KvWatchStream("", () => {}, () => "");
     stream.#state = "ended";
     return stream;
+  }
+
+  /** Ends the watch with `reason` (after the changes already received), as when its source fails. */
+  fail(reason: unknown): void {
+    this.#fail(reason);
   }
 
   /** Stops the watch; pending and later pulls resolve done. */
@@ -137,6 +141,7 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     try {
       for await (const entry of source) {
         if (this.#state !== "open") break;
+        this.#saw(entry.revision);
         // The client's ordered consumer re-creates itself after a gap or a
         // server restart; never hand out a revision twice or out of order.
         if (entry.revision <= this.#lastRevision) continue;

@@ -1,0 +1,89 @@
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+
+/** One message of the bucket's stream as a watch sees it. */
+export interface KvWatchEntry {
+  /** The key: the subject without the bucket's prefix. */
+  readonly key: string;
+  /** The stream sequence: the key's revision. */
+  readonly revision: number;
+  readonly value: Uint8Array;
+  /** `PUT`, or a delete marker (`DEL`, `PURGE`); read only for an empty value (it decodes the headers). */
+  readonly operation: "PUT" | "DEL" | "PURGE";
+}
+
+/** What `KvWatchStream` pumps: the watch's entries, and a way to end it. */
+export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
+  stop(): void;
+}
+
+/**
+ * How long the server keeps a watch consumer nobody listens to. A clean stop
+ * deletes it; this bounds what a crashed process leaves behind (the client's
+ * default is 5 minutes). A client cut off for longer gets a new consumer from
+ * where it was when it is back, so nothing is lost by a short one.
+ */
+export const WATCH_INACTIVE_THRESHOLD_MS = 10_000;
+
+/** Consumer notices that may mean the bucket's stream was deleted or wiped: worth a look at the stream. */
+const TROUBLE = new Set(["consumer_deleted", "stream_not_found", "heartbeats_missed"]);
+
+/**
+ * A KV watch of `subjectPrefix + filter` from now on: an ordered push
+ * consumer (it re-creates itself after a gap or a server restart, from where
+ * it was), with a short inactivity threshold, deleted when stopped.
+ * `onTrouble` is told (with the notice's type) when the consumer meets
+ * something a lost bucket would cause; the caller looks at the stream.
+ */
+export async function openKvWatch(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  subjectPrefix: string,
+  filter: string,
+  onTrouble: (notice: string) => void,
+): Promise<KvWatchSource> {
+  const consumer = await js.consumers.getPushConsumer(stream, {
+    filter_subjects: subjectPrefix + filter,
+    deliver_policy: DeliverPolicy.New,
+  });
+  const shorten = (name: string): void => {
+    // The client creates it with 5 minutes and has no option for it.
+    jsm.consumers.update(stream, name, { inactive_threshold: nanos(WATCH_INACTIVE_THRESHOLD_MS) }).catch(() => {});
+  };
+  shorten((await consumer.info(true)).name);
+  const messages = await consumer.consume();
+  void (async () => {
+    for await (const notice of messages.status()) {
+      if (notice.type === "ordered_consumer_recreated") shorten(notice.name);
+      else if (TROUBLE.has(notice.type)) onTrouble(notice.type);
+    }
+  })();
+  const prefixLength = subjectPrefix.length;
+  let stopped = false;
+  return {
+    stop(): void {
+      if (stopped) return;
+      stopped = true;
+      messages.stop();
+      // The consumer is ours alone; left behind it would hold a server resource until it times out.
+      consumer.delete().catch(() => {});
+    },
+    async *[Symbol.asyncIterator](): AsyncIterator<KvWatchEntry> {
+      for await (const m of messages) yield toEntry(m, prefixLength);
+    },
+  };
+}
+
+function toEntry(m: JsMsg, prefixLength: number): KvWatchEntry {
+  return {
+    key: m.subject.slice(prefixLength),
+    revision: m.seq,
+    value: m.data,
+    get operation() {
+      const operation = m.headers?.get("KV-Operation");
+      if (operation === "DEL" || operation === "PURGE") return operation;
+      return m.headers?.has("Nats-Marker-Reason") ? "PURGE" : "PUT";
+    },
+  };
+}

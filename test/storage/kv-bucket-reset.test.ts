@@ -1,0 +1,120 @@
+// A KV bucket lost while a controller runs — deleted and created again by
+// someone else, or the server restarted with a wiped store — must not stop the
+// controller for ever: the storage notices, says so once, creates the bucket
+// again, ends its watches with KvBucketResetError, and the controller's
+// re-watch and relist pick up new writes. Real servers, real deletes and wipes.
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Controller,
+  InMemoryEventBus,
+  KvBucketResetError,
+  KvStorage,
+  connectNats,
+  silentLogger,
+  type StorageChange,
+} from "../../src/index.js";
+import { Counting, type Thing } from "../fixtures/counting-reconciler.js";
+import { untilAll } from "../helpers/converged.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { pollUntil } from "../helpers/poll.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+function recordingLogger() {
+  const lines: string[] = [];
+  const log = (message: string, ...args: unknown[]) => void lines.push([message, ...args.map(String)].join(" "));
+  return { lines, logger: { debug: log, info: log, warn: log, error: log } };
+}
+
+const thing = (uid: string, value: number): Thing => ({ kind: "Thing", uid, spec: { value } });
+const uids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+async function setup(nc: NatsConnection, bucket: string) {
+  const storageLog = recordingLogger();
+  const storage = await KvStorage.open(nc, { bucket, logger: storageLog.logger, timeout: 2000 });
+  const bus = new InMemoryEventBus();
+  const controller = new Controller(bus, storage, { isolation: "inline", workers: 2, logger: silentLogger });
+  await controller.registerReconciler(new Counting("Thing"));
+  cleanups.push(async () => {
+    await controller.stop();
+    await bus.close();
+    await storage.close();
+  });
+  await controller.start();
+  return { storage, controller, storageLog };
+}
+
+describe("KvStorage: a bucket lost while a controller runs", () => {
+  it("deleted and created again by another client: the watch ends with KvBucketResetError, new writes converge", async () => {
+    const server = await NatsServer.start();
+    const nc = await connectNats({ servers: server.url, reconnectTimeWaitMs: 50 });
+    cleanups.push(async () => {
+      await nc.close();
+      await server.remove();
+    });
+    const bucket = "reset_deleted";
+    const { storage, storageLog } = await setup(nc, bucket);
+    const before = uids("a", 20);
+    await Promise.all(before.map((uid) => storage.save("Thing", uid, thing(uid, 1))));
+    await untilAll<Thing>(storage, "Thing", before, (t) => t.status?.seen === 1);
+
+    // A watch of our own, to see how it ends.
+    const watch = storage.watch()[Symbol.asyncIterator]();
+    await storage.exists("Thing", "a0"); // the watch's consumer exists once a later request is answered
+    const ended = (async () => {
+      for (;;) {
+        const next: IteratorResult<StorageChange> = await watch.next();
+        if (next.done) return "done";
+      }
+    })().catch((error: unknown) => error);
+
+    // Someone deletes the bucket and re-submits the fleet through a bucket of their own making.
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(`KV_${bucket}`);
+    const other = await KvStorage.open(nc, { bucket, logger: silentLogger });
+    cleanups.push(() => other.close());
+    const after = uids("b", 20);
+
+    expect(await ended).toBeInstanceOf(KvBucketResetError);
+    await Promise.all(after.map((uid) => other.save("Thing", uid, thing(uid, 2))));
+    await untilAll<Thing>(storage, "Thing", after, (t) => t.status?.seen === 2);
+    expect(storage.stats()).toMatchObject({ bucketResets: 1, bucketLost: false });
+    expect(storageLog.lines.filter((line) => line.includes(`KV bucket "${bucket}" was lost`))).toHaveLength(1);
+  });
+
+  it("nats-server restarted with a wiped store: the bucket is created again with its options, new writes converge", async () => {
+    const server = await NatsServer.start();
+    const nc = await connectNats({ servers: server.url, reconnectTimeWaitMs: 50 });
+    cleanups.push(async () => {
+      await nc.close();
+      await server.remove();
+    });
+    const bucket = "reset_wiped";
+    const { storage, storageLog } = await setup(nc, bucket);
+    const before = uids("a", 20);
+    await Promise.all(before.map((uid) => storage.save("Thing", uid, thing(uid, 1))));
+    await untilAll<Thing>(storage, "Thing", before, (t) => t.status?.seen === 1);
+
+    await server.stop();
+    for (const entry of readdirSync(server.storeDir)) rmSync(join(server.storeDir, entry), { recursive: true, force: true });
+    await server.restart();
+
+    // The storage puts the bucket back by itself (nobody else re-creates it here).
+    await pollUntil(() => storage.stats().bucketResets === 1, "the bucket created again");
+    const status = await (await new Kvm(nc).open(bucket)).status();
+    expect(status.history).toBe(1);
+    const after = uids("b", 20);
+    await Promise.all(after.map((uid) => storage.save("Thing", uid, thing(uid, 2))));
+    await untilAll<Thing>(storage, "Thing", after, (t) => t.status?.seen === 2);
+    expect(await storage.list("Thing")).toHaveLength(after.length);
+    expect(storageLog.lines.filter((line) => line.includes(`KV bucket "${bucket}" was lost`))).toHaveLength(1);
+  });
+});
