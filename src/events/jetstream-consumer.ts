@@ -12,9 +12,10 @@ import { JetStreamSetupError } from "./jetstream-errors.js";
 import type { JetStreamEventBusLogger } from "./jetstream-options.js";
 
 // An ephemeral consumer whose process vanished is removed by the server after
-// this long; a live one keeps it active with its pull requests. A subscription
-// that outlives it (a long partition) recreates it where it left off.
-const EPHEMERAL_INACTIVE_THRESHOLD_MS = 5 * 60_000;
+// this long (a clean stop deletes it); a live one keeps it active with its
+// pull requests, which expire after 30 s. A subscription that outlives it (a
+// long partition) recreates it where it left off.
+export const EPHEMERAL_INACTIVE_THRESHOLD_MS = 60_000;
 
 const NANOS_PER_MS = 1_000_000;
 
