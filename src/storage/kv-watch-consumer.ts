@@ -23,7 +23,16 @@ export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
  * default is 5 minutes). A client cut off for longer gets a new consumer from
  * where it was when it is back, so nothing is lost by a short one.
  */
-export const WATCH_INACTIVE_THRESHOLD_MS = 10_000;
+export const IDLE_CONSUMER_EXPIRY_MS = 10_000;
+
+/**
+ * Gives an ordered consumer the short inactivity threshold (the client
+ * creates it with 5 minutes and has no option for it). Not awaited by
+ * callers: a consumer that misses it only lingers longer.
+ */
+export function expireSoonWhenIdle(jsm: JetStreamManager, stream: string, name: string): void {
+  jsm.consumers.update(stream, name, { inactive_threshold: nanos(IDLE_CONSUMER_EXPIRY_MS) }).catch(() => {});
+}
 
 /** Consumer notices that may mean the bucket's stream was deleted or wiped: worth a look at the stream. */
 const TROUBLE = new Set(["consumer_deleted", "stream_not_found", "heartbeats_missed"]);
@@ -47,10 +56,7 @@ export async function openKvWatch(
     filter_subjects: subjectPrefix + filter,
     deliver_policy: DeliverPolicy.New,
   });
-  const shorten = (name: string): void => {
-    // The client creates it with 5 minutes and has no option for it.
-    jsm.consumers.update(stream, name, { inactive_threshold: nanos(WATCH_INACTIVE_THRESHOLD_MS) }).catch(() => {});
-  };
+  const shorten = (name: string): void => expireSoonWhenIdle(jsm, stream, name);
   shorten((await consumer.info(true)).name);
   const messages = await consumer.consume();
   void (async () => {
