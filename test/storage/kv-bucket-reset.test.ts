@@ -7,7 +7,6 @@ import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Controller,
@@ -37,9 +36,12 @@ function recordingLogger() {
 const thing = (uid: string, value: number): Thing => ({ kind: "Thing", uid, spec: { value } });
 const uids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
-async function setup(nc: NatsConnection, bucket: string) {
+/** A server of its own, a controller on bucket `bucket` (history 3), and 20 things it has converged. */
+async function convergedFleet(bucket: string) {
+  const server = await NatsServer.start();
+  const nc = await connectNats({ servers: server.url, reconnectTimeWaitMs: 50 });
   const storageLog = recordingLogger();
-  const storage = await KvStorage.open(nc, { bucket, logger: storageLog.logger, timeout: 2000 });
+  const storage = await KvStorage.open(nc, { bucket, history: 3, logger: storageLog.logger, timeout: 2000 });
   const bus = new InMemoryEventBus();
   const controller = new Controller(bus, storage, { isolation: "inline", workers: 2, logger: silentLogger });
   await controller.registerReconciler(new Counting("Thing"));
@@ -47,24 +49,20 @@ async function setup(nc: NatsConnection, bucket: string) {
     await controller.stop();
     await bus.close();
     await storage.close();
+    await nc.close();
+    await server.remove();
   });
   await controller.start();
-  return { storage, controller, storageLog };
+  const before = uids("a", 20);
+  await Promise.all(before.map((uid) => storage.save("Thing", uid, thing(uid, 1))));
+  await untilAll<Thing>(storage, "Thing", before, (t) => t.status?.seen === 1);
+  return { server, nc, storage, storageLog };
 }
 
 describe("KvStorage: a bucket lost while a controller runs", () => {
   it("deleted and created again by another client: the watch ends with KvBucketResetError, new writes converge", async () => {
-    const server = await NatsServer.start();
-    const nc = await connectNats({ servers: server.url, reconnectTimeWaitMs: 50 });
-    cleanups.push(async () => {
-      await nc.close();
-      await server.remove();
-    });
     const bucket = "reset_deleted";
-    const { storage, storageLog } = await setup(nc, bucket);
-    const before = uids("a", 20);
-    await Promise.all(before.map((uid) => storage.save("Thing", uid, thing(uid, 1))));
-    await untilAll<Thing>(storage, "Thing", before, (t) => t.status?.seen === 1);
+    const { nc, storage, storageLog } = await convergedFleet(bucket);
 
     // A watch of our own, to see how it ends.
     const watch = storage.watch()[Symbol.asyncIterator]();
@@ -79,7 +77,7 @@ describe("KvStorage: a bucket lost while a controller runs", () => {
     // Someone deletes the bucket and re-submits the fleet through a bucket of their own making.
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(`KV_${bucket}`);
-    const other = await KvStorage.open(nc, { bucket, logger: silentLogger });
+    const other = await KvStorage.open(nc, { bucket, history: 3, logger: silentLogger });
     cleanups.push(() => other.close());
     const after = uids("b", 20);
 
@@ -91,17 +89,8 @@ describe("KvStorage: a bucket lost while a controller runs", () => {
   });
 
   it("nats-server restarted with a wiped store: the bucket is created again with its options, new writes converge", async () => {
-    const server = await NatsServer.start();
-    const nc = await connectNats({ servers: server.url, reconnectTimeWaitMs: 50 });
-    cleanups.push(async () => {
-      await nc.close();
-      await server.remove();
-    });
     const bucket = "reset_wiped";
-    const { storage, storageLog } = await setup(nc, bucket);
-    const before = uids("a", 20);
-    await Promise.all(before.map((uid) => storage.save("Thing", uid, thing(uid, 1))));
-    await untilAll<Thing>(storage, "Thing", before, (t) => t.status?.seen === 1);
+    const { server, nc, storage, storageLog } = await convergedFleet(bucket);
 
     await server.stop();
     for (const entry of readdirSync(server.storeDir)) rmSync(join(server.storeDir, entry), { recursive: true, force: true });
@@ -110,7 +99,7 @@ describe("KvStorage: a bucket lost while a controller runs", () => {
     // The storage puts the bucket back by itself (nobody else re-creates it here).
     await pollUntil(() => storage.stats().bucketResets === 1, "the bucket created again");
     const status = await (await new Kvm(nc).open(bucket)).status();
-    expect(status.history).toBe(1);
+    expect(status.history).toBe(3);
     const after = uids("b", 20);
     await Promise.all(after.map((uid) => storage.save("Thing", uid, thing(uid, 2))));
     await untilAll<Thing>(storage, "Thing", after, (t) => t.status?.seen === 2);
