@@ -19,7 +19,7 @@ import {
 import { ValidationError } from "../codec/errors.js";
 import { EncodedHeaders } from "../nats/encoded-headers.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
-import { isPayloadTooLarge, isTransient } from "../nats/nats-errors.js";
+import { isNoResponders, isPayloadTooLarge, isTransient } from "../nats/nats-errors.js";
 import type { CloudEvent } from "./cloud-event.js";
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from "./event-bus.js";
 import { BusClosedError } from "./errors.js";
@@ -92,6 +92,8 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   readonly #publisher: JetStreamPublisher;
   #jsm: JetStreamManager | undefined = undefined;
   #streams: Promise<void> | undefined = undefined;
+  /** A forced setup in flight (a stream found missing), shared by everyone who finds it missing meanwhile. */
+  #resetting: Promise<void> | undefined = undefined;
   readonly #subs = new Set<JetStreamSubscription>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #counters: DeliveryCounters = { delivered: 0, handlerErrors: 0, deadLettered: 0, undecodable: 0, redelivered: 0 };
@@ -291,7 +293,14 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
     try {
       await this.#ensureStreams(false, signal);
       const ack = await retrying(
-        () => this.#publisher.publish(subject, data, h),
+        () =>
+          this.#publisher.publish(subject, data, h).catch(async (error: unknown) => {
+            // No stream listens: it may be gone (deleted, a wiped server). Set
+            // the streams up again before the next attempt; if JetStream is
+            // only not up yet, that fails too and the attempts go on.
+            if (isNoResponders(error)) await this.#ensureStreams(true, signal).catch(() => {});
+            throw error;
+          }),
         {
           attempts: publishAttempts,
           baseMs: PUBLISH_RETRY_BASE_MS,
@@ -318,12 +327,21 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   // Memoized; a failure clears it so the next call tries again. `force`
   // re-runs it after a stream was found missing.
   #ensureStreams(force: boolean, signal?: AbortSignal): Promise<void> {
+    // Forced by many failing publishes at once: one setup serves them all.
+    if (force && this.#resetting !== undefined) return this.#resetting;
     if (force || this.#streams === undefined) {
       const setup = this.#setupStreams(signal);
       this.#streams = setup;
       setup.catch(() => {
         if (this.#streams === setup) this.#streams = undefined;
       });
+      if (force) {
+        this.#resetting = setup;
+        const done = (): void => {
+          if (this.#resetting === setup) this.#resetting = undefined;
+        };
+        setup.then(done, done);
+      }
     }
     return this.#streams;
   }

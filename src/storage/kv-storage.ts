@@ -19,7 +19,7 @@ import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
 import { type KvStorageOptions, type ResolvedKvStorageOptions, resolveKvStorageOptions } from "./kv-options.js";
 import { type RetryPolicy, withRetries } from "./kv-retry.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
-import { isPayloadTooLarge, isStreamNotFound } from "../nats/nats-errors.js";
+import { isNoResponders, isPayloadTooLarge, isStreamNotFound } from "../nats/nats-errors.js";
 import { readLatestPerSubject } from "./kv-snapshot.js";
 import { KvWatchStream } from "./kv-watch.js";
 import { type KvWatchEntry, openKvWatch } from "./kv-watch-consumer.js";
@@ -60,10 +60,7 @@ function isWrongLastSequence(error: unknown): error is JetStreamApiError {
 
 /** What a request meets when the bucket's stream is gone: no stream answers, or the server says so. */
 function mayBeBucketLost(error: unknown): boolean {
-  if (isStreamNotFound(error)) return true;
-  if (!(error instanceof Error)) return false;
-  if (error.name === "NoResponders" || error.name === "JetStreamNotEnabled") return true;
-  return error.name === "RequestError" && (error as Error & { isNoResponders?: () => boolean }).isNoResponders?.() === true;
+  return isStreamNotFound(error) || isNoResponders(error);
 }
 
 /** Creates the bucket with the storage's options, or binds it when it exists alike. */

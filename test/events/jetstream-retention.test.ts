@@ -124,8 +124,26 @@ describe("no NATS state of ours left after a clean stop", () => {
   });
 });
 
-describe("a subscription whose stream was wiped", () => {
-  it("keeps delivering new events after nats-server restarts with an empty store (ephemeral and durable)", async () => {
+/** Stops the server, deletes everything in its store, and starts it again on the same port. */
+async function wipe(server: NatsServer): Promise<void> {
+  await server.stop();
+  for (const entry of readdirSync(server.storeDir)) rmSync(join(server.storeDir, entry), { recursive: true, force: true });
+  await server.restart();
+}
+
+describe("a bus whose stream was wiped", () => {
+  it("a publisher creates the stream again (with its limits) instead of failing every publish", async () => {
+    const { server, nc, jsm } = await ownServer();
+    const b = bus(nc, { publishTimeoutMs: 500, publishAttempts: 8, maxMsgs: 500 });
+    await b.publish(event("p.before"));
+    await wipe(server);
+    await b.publish(event("p.after"));
+    const info = await jsm.streams.info("EV");
+    expect(info.state.messages).toBe(1);
+    expect(info.config.max_msgs).toBe(500);
+  });
+
+  it("a subscription keeps delivering new events after nats-server restarts with an empty store (ephemeral and durable)", async () => {
     const { server, nc } = await ownServer();
     const b = bus(nc, { publishTimeoutMs: 500, publishAttempts: 40 });
     const ephemeral = recorder();
@@ -137,9 +155,7 @@ describe("a subscription whose stream was wiped", () => {
     await ephemeral.count(30);
     await durable.count(30);
 
-    await server.stop();
-    for (const entry of readdirSync(server.storeDir)) rmSync(join(server.storeDir, entry), { recursive: true, force: true });
-    await server.restart();
+    await wipe(server);
 
     for (let i = 0; i < 5; i++) await b.publish(event("w.after", i));
     const after = (events: readonly { type: string }[]) => events.filter((e) => e.type === "w.after").length === 5;
