@@ -25,16 +25,9 @@ function isForbiddenKey(key: string): boolean {
 
 /** A non-object value JSON writes as itself: not a function, symbol, bigint, NaN or infinity. */
 function isPlainLeaf(x: unknown): boolean {
-  switch (typeof x) {
-    case "string":
-    case "boolean":
-    case "undefined":
-      return true;
-    case "number":
-      return Number.isFinite(x);
-    default:
-      return false;
-  }
+  // x - x is 0 for a finite number, NaN for NaN and the infinities.
+  if (typeof x === "number") return x - x === 0;
+  return typeof x === "string" || typeof x === "boolean" || x === undefined;
 }
 
 /**
