@@ -49,6 +49,19 @@ export interface KvStorageStats {
 
 const EMPTY = new Uint8Array(0);
 
+/** Longest `close()` waits for the server to delete the watches' consumers. */
+const CLOSE_DELETE_WAIT_MS = 1000;
+
+/** `p`, or nothing once `ms` have passed (the timer never outlives `p`). */
+async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The server refused a compare-and-swap: the key's last revision is not the expected one. */
 function isWrongLastSequence(error: unknown): error is JetStreamApiError {
   return (
@@ -370,13 +383,20 @@ export class KvStorage implements Storage {
     return { invalidEntries: this.#invalidEntries, bucketResets: this.#guard.resets, bucketLost: this.#guard.lost };
   }
 
-  /** Ends watchers; later calls reject with `StorageClosedError`. The NATS connection stays open. */
+  /**
+   * Ends watchers and deletes their consumers (waiting at most a second for
+   * the server); later calls reject with `StorageClosedError`. The NATS
+   * connection stays open.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
     this.#publisher.close(new StorageClosedError());
-    for (const stream of [...this.#watchers]) stream.end();
+    const watchers = [...this.#watchers];
+    for (const stream of watchers) stream.end();
+    // Their consumers deleted, so nothing of ours is left on the server; bounded, as a server that went away never answers.
+    await withDeadline(Promise.all(watchers.map((stream) => stream.stopped())), Math.min(this.#options.timeout, CLOSE_DELETE_WAIT_MS));
   }
 
   /** A server the client reconnected to may have lost its store: look at the bucket. */

@@ -14,7 +14,8 @@ export interface KvWatchEntry {
 
 /** What `KvWatchStream` pumps: the watch's entries, and a way to end it. */
 export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
-  stop(): void;
+  /** Ends the watch; resolves once its consumer is deleted (or could not be). Never rejects. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -66,14 +67,17 @@ export async function openKvWatch(
     }
   })();
   const prefixLength = subjectPrefix.length;
-  let stopped = false;
+  let stopped: Promise<void> | undefined;
   return {
-    stop(): void {
-      if (stopped) return;
-      stopped = true;
+    stop(): Promise<void> {
+      if (stopped) return stopped;
       messages.stop();
       // The consumer is ours alone; left behind it would hold a server resource until it times out.
-      consumer.delete().catch(() => {});
+      stopped = consumer.delete().then(
+        () => {},
+        () => {},
+      );
+      return stopped;
     },
     async *[Symbol.asyncIterator](): AsyncIterator<KvWatchEntry> {
       for await (const m of messages) yield toEntry(m, prefixLength);

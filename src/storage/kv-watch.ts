@@ -21,6 +21,8 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   #error: { reason: unknown } | undefined;
   #source: KvWatchSource | undefined;
   #lastRevision = 0;
+  /** The source's stop: its consumer deleted. */
+  #stopped: Promise<void> = Promise.resolve();
   readonly #onEnd: () => void;
   readonly #endedBecause: () => string;
   readonly #saw: (revision: number) => void;
@@ -78,9 +80,18 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     this.#state = "ended";
     this.#buffer = new Fifo<StorageChange>();
     this.#error = undefined;
-    this.#source?.stop();
+    this.#stopSource();
     for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) w.resolve({ done: true, value: undefined });
     if (wasOpen) this.#onEnd();
+  }
+
+  /** Resolves once the NATS side of an ended watch is gone (its consumer deleted, or that failed). */
+  stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  #stopSource(): void {
+    if (this.#source) this.#stopped = this.#source.stop();
   }
 
   next(): Promise<IteratorResult<StorageChange>> {
@@ -113,7 +124,7 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   #fail(reason: unknown): void {
     if (this.#state !== "open") return;
     this.#state = "failed";
-    this.#source?.stop();
+    this.#stopSource();
     // Changes already received stay deliverable; the error comes after them.
     const first = this.#waiters.shift();
     if (first) {
@@ -134,7 +145,7 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
       return;
     }
     if (this.#state !== "open") {
-      source.stop();
+      this.#stopped = source.stop();
       return;
     }
     this.#source = source;

@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { JetStreamEventBus, KvStorage, ValidationError, connectNats, silentLogger, type JetStreamEventBusOptions } from "../../src/index.js";
+import { Controller, JetStreamEventBus, KvStorage, ValidationError, connectNats, silentLogger, type JetStreamEventBusOptions } from "../../src/index.js";
+import { Counting, type Thing } from "../fixtures/counting-reconciler.js";
+import { untilAll } from "../helpers/converged.js";
 import { event, recorder } from "../contract/event-bus-contract.js";
 import { NatsServer } from "../helpers/nats-server.js";
 
@@ -106,9 +108,24 @@ describe("no NATS state of ours left after a clean stop", () => {
 
     await storage.close();
     await b.close();
-    // Deletes are sent on close; the server has done them once it answers a later request.
-    await nc.flush();
     expect(await consumersOf(jsm, "KV_left")).toEqual([]);
+    expect(await consumersOf(jsm, "EV")).toEqual([]);
+  });
+
+  it("a controller stopped cleanly, with its bus and storage closed, leaves no consumer behind", async () => {
+    const { nc, jsm } = await ownServer();
+    const b = bus(nc);
+    const storage = await KvStorage.open(nc, { bucket: "ctl", logger: silentLogger });
+    const controller = new Controller(b, storage, { isolation: "inline", workers: 2, logger: silentLogger });
+    await controller.registerReconciler(new Counting("Thing"));
+    await controller.start();
+    await storage.save("Thing", "t1", { kind: "Thing", uid: "t1", spec: { value: 1 } });
+    await untilAll<Thing>(storage, "Thing", ["t1"], (t) => t.status?.seen === 1);
+    expect((await consumersOf(jsm, "KV_ctl")).length).toBeGreaterThan(0);
+    await controller.stop();
+    await b.close();
+    await storage.close();
+    expect(await consumersOf(jsm, "KV_ctl")).toEqual([]);
     expect(await consumersOf(jsm, "EV")).toEqual([]);
   });
 
