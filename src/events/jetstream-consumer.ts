@@ -1,13 +1,12 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
   type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerUpdateConfig,
   type JetStreamManager,
 } from "@nats-io/jetstream";
+import { isConsumerNotFound, isStreamNotFound } from "../nats/nats-errors.js";
 import { JetStreamSetupError } from "./jetstream-errors.js";
 import type { JetStreamEventBusLogger } from "./jetstream-options.js";
 
@@ -35,11 +34,7 @@ export interface ConsumerSpec {
   readonly startSequence?: number;
 }
 
-export function isConsumerNotFound(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound;
-}
-
-export { isStreamNotFound } from "../nats/nats-errors.js";
+export { isConsumerNotFound, isStreamNotFound };
 
 /**
  * Creates the pull consumer a subscription reads from, or binds an existing

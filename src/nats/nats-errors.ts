@@ -50,6 +50,11 @@ export function isPayloadTooLarge(error: unknown): boolean {
   return error instanceof InvalidArgumentError && error.message.includes("max_payload");
 }
 
+/** The server answered that the consumer does not exist (deleted, expired, or its stream gone). */
+export function isConsumerNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
 /** The server answered that the stream does not exist (deleted, or never created on this server). */
 export function isStreamNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;

@@ -175,9 +175,19 @@ export class KvStorage implements Storage {
       info,
     );
     void this.#watchReconnects();
-    // The server announces a deleted or created stream: either may be the bucket lost.
-    const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${this.#stream}`, { callback: () => void this.#guard.check() });
-    this.#closing.signal.addEventListener("abort", () => advisories.unsubscribe(), { once: true });
+    // The server announces a deleted or created stream (either may be the
+    // bucket lost) and a deleted consumer (a watch's, which would otherwise
+    // go silent until the client misses its heartbeats, a minute).
+    const advisories = [
+      nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${this.#stream}`, { callback: () => void this.#guard.check() }),
+      nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.DELETED.${this.#stream}.*`, {
+        callback: (_error, msg) => {
+          const deleted = msg?.subject.slice(msg.subject.lastIndexOf(".") + 1);
+          for (const stream of this.#watchers) void stream.verify(deleted);
+        },
+      }),
+    ];
+    this.#closing.signal.addEventListener("abort", () => advisories.forEach((sub) => sub.unsubscribe()), { once: true });
   }
 
   /**
@@ -399,13 +409,15 @@ export class KvStorage implements Storage {
     await withDeadline(Promise.all(watchers.map((stream) => stream.stopped())), Math.min(this.#options.timeout, CLOSE_DELETE_WAIT_MS));
   }
 
-  /** A server the client reconnected to may have lost its store: look at the bucket. */
+  /** A server the client reconnected to may have lost its store, or expired our watch consumers: look. */
   async #watchReconnects(): Promise<void> {
     const status = this.#nc.status();
     // The client's status iterator (a QueuedIterator) ends on stop().
     this.#closing.signal.addEventListener("abort", () => (status as { stop?: () => void }).stop?.(), { once: true });
     for await (const s of status) {
-      if (s.type === "reconnect") void this.#guard.check();
+      if (s.type !== "reconnect") continue;
+      void this.#guard.check();
+      for (const stream of this.#watchers) void stream.verify();
     }
   }
 

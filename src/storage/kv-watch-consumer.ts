@@ -1,5 +1,6 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import { isConsumerNotFound } from "../nats/nats-errors.js";
 
 /** One message of the bucket's stream as a watch sees it. */
 export interface KvWatchEntry {
@@ -16,6 +17,15 @@ export interface KvWatchEntry {
 export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
   /** Ends the watch; resolves once its consumer is deleted (or could not be). Never rejects. */
   stop(): Promise<void>;
+  /**
+   * Asks the server whether the watch's consumer still exists (after a
+   * reconnect: a long cut-off outlasts its inactivity threshold; after the
+   * server says it deleted one); if not, a new one takes over from where the
+   * watch was, at once rather than after the client's missed heartbeats (a
+   * minute). `deleted`: the name of a consumer the server says it
+   * deleted; another one's needs no question. Never rejects.
+   */
+  verify(deleted?: string): Promise<void>;
 }
 
 /**
@@ -43,7 +53,8 @@ const TROUBLE = new Set(["consumer_deleted", "stream_not_found", "heartbeats_mis
  * consumer (it re-creates itself after a gap or a server restart, from where
  * it was), with a short inactivity threshold, deleted when stopped.
  * `onTrouble` is told (with the notice's type) when the consumer meets
- * something a lost bucket would cause; the caller looks at the stream.
+ * something a lost bucket would cause; the caller looks at the stream, and
+ * the watch checks its own consumer (`verify`).
  */
 export async function openKvWatch(
   js: JetStreamClient,
@@ -60,15 +71,9 @@ export async function openKvWatch(
   const shorten = (name: string): void => expireSoonWhenIdle(jsm, stream, name);
   shorten((await consumer.info(true)).name);
   const messages = await consumer.consume();
-  void (async () => {
-    for await (const notice of messages.status()) {
-      if (notice.type === "ordered_consumer_recreated") shorten(notice.name);
-      else if (TROUBLE.has(notice.type)) onTrouble(notice.type);
-    }
-  })();
   const prefixLength = subjectPrefix.length;
   let stopped: Promise<void> | undefined;
-  return {
+  const source: KvWatchSource = {
     stop(): Promise<void> {
       if (stopped) return stopped;
       messages.stop();
@@ -79,10 +84,37 @@ export async function openKvWatch(
       );
       return stopped;
     },
+    async verify(deleted?: string): Promise<void> {
+      if (stopped) return;
+      const name = (await consumer.info(true)).name;
+      if (deleted !== undefined && deleted !== name) return;
+      try {
+        await jsm.consumers.info(stream, name);
+      } catch (error) {
+        if (!isConsumerNotFound(error) || stopped) return;
+        // What the client does itself once it misses two heartbeats: a new
+        // consumer from the last sequence delivered (nothing lost, nothing
+        // twice). A server still recovering may say "not found" of one it
+        // has; replacing that one is harmless.
+        const reset = (messages as unknown as { reset?: () => void }).reset;
+        if (typeof reset === "function") reset.call(messages);
+        else messages.stop(new Error("its consumer is gone (deleted, or the client was cut off longer than its inactivity threshold)"));
+      }
+    },
     async *[Symbol.asyncIterator](): AsyncIterator<KvWatchEntry> {
       for await (const m of messages) yield toEntry(m, prefixLength);
     },
   };
+  void (async () => {
+    for await (const notice of messages.status()) {
+      if (notice.type === "ordered_consumer_recreated") shorten(notice.name);
+      else if (TROUBLE.has(notice.type)) {
+        onTrouble(notice.type);
+        void source.verify();
+      }
+    }
+  })();
+  return source;
 }
 
 function toEntry(m: JsMsg, prefixLength: number): KvWatchEntry {

@@ -85,6 +85,11 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     if (wasOpen) this.#onEnd();
   }
 
+  /** Checks that the NATS side of the watch still exists (`deleted`: a consumer the server deleted); the watch fails if it does not. */
+  verify(deleted?: string): Promise<void> {
+    return this.#state === "open" && this.#source ? this.#source.verify(deleted) : Promise.resolve();
+  }
+
   /** Resolves once the NATS side of an ended watch is gone (its consumer deleted, or that failed). */
   stopped(): Promise<void> {
     return this.#stopped;

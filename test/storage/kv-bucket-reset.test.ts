@@ -21,6 +21,7 @@ import { Counting, type Thing } from "../fixtures/counting-reconciler.js";
 import { untilAll } from "../helpers/converged.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { pollUntil } from "../helpers/poll.js";
+import { within } from "../portable/harness.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -105,5 +106,31 @@ describe("KvStorage: a bucket lost while a controller runs", () => {
     await untilAll<Thing>(storage, "Thing", after, (t) => t.status?.seen === 2);
     expect(await storage.list("Thing")).toHaveLength(after.length);
     expect(storageLog.lines.filter((line) => line.includes(`KV bucket "${bucket}" was lost`))).toHaveLength(1);
+  });
+});
+
+describe("KvStorage: a watch consumer deleted under a running controller", () => {
+  it("is replaced at once from where the watch was: the watch goes on, nothing lost or twice, new writes converge", async () => {
+    const bucket = "consumer_gone";
+    const { nc, storage } = await convergedFleet(bucket);
+    const watch = storage.watch()[Symbol.asyncIterator]();
+    await storage.exists("Thing", "a0"); // the watch's consumer exists once a later request is answered
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const c of jsm.consumers.list(`KV_${bucket}`)) names.push(c.name);
+    expect(names.length).toBeGreaterThan(1); // the controller's watch and ours
+    for (const name of names) await jsm.consumers.delete(`KV_${bucket}`, name);
+
+    // Without a new consumer the watch would stay silent for a minute, and the fleet would not converge.
+    const after = uids("b", 10);
+    await Promise.all(after.map((uid) => storage.save("Thing", uid, thing(uid, 2))));
+    await untilAll<Thing>(storage, "Thing", after, (t) => t.status?.seen === 2);
+    const seen = new Set<string>();
+    while (seen.size < after.length) {
+      const next = await within(watch.next(), "the watch's next change");
+      expect(next.done).toBe(false);
+      if (!next.done && next.value.uid.startsWith("b") && next.value.type === "put") seen.add(next.value.uid);
+    }
+    expect(storage.stats().bucketResets).toBe(0);
   });
 });
