@@ -10,7 +10,7 @@ export type { NatsConnectOptions } from "./events/nats-connection.js";
 // storage
 export { KvStorage } from "./storage/kv-storage.js";
 export type { KvStorageOptions, KvStorageLogger, KvStorageStats } from "./storage/kv-storage.js";
-export { KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
+export { KvBucketResetError, KvUnavailableError, KvWatchError } from "./storage/kv-errors.js";
 
 // cluster: scale-out over KV leases (controller options `sharding`, `leaderElection`)
 export { KvSharding } from "./cluster/kv-sharding.js";

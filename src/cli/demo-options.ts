@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { ValidationError } from "../codec/errors.js";
 import type { Isolation } from "../reconcile/controller.js";
+import { redactUrls } from "../nats/redact.js";
 import { UsageError } from "./usage-error.js";
 
 export const MAX_DEVICES = 1_000_000;
@@ -179,7 +180,7 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
   }
   options.quiet = values.quiet === true;
   if (typeof values.nats === "string") {
-    raw.nats = JSON.stringify(values.nats);
+    raw.nats = JSON.stringify(redactUrls(values.nats));
     options.nats = values.nats;
   }
 
@@ -239,5 +240,6 @@ function fromParseArgsError(error: unknown): unknown {
 }
 
 function show(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+  // A value echoed back may be a server address with its password.
+  return typeof value === "string" ? JSON.stringify(redactUrls(value)) : String(value);
 }

@@ -3,9 +3,9 @@ import { ValidationError } from "./errors.js";
 import { isKind, isUid, KindSchema, UidSchema } from "./names.js";
 
 import { deepCopy } from "./deep-copy.js";
-import { copyPlainData, isPlainData, MAX_RESOURCE_DEPTH, NOT_PLAIN } from "./plain-data.js";
+import { copyPlainData, isPlainData, MAX_RESOURCE_DEPTH, MAX_WRITTEN_VALUES, NOT_PLAIN } from "./plain-data.js";
 
-export { MAX_RESOURCE_DEPTH };
+export { MAX_RESOURCE_DEPTH, MAX_WRITTEN_VALUES };
 
 // Keys that would rewrite a prototype when a naive merge or assignment copies
 // the value (`JSON.parse` turns `"__proto__"` into an ordinary own key).
@@ -25,15 +25,21 @@ function isPlainObject(x: object): boolean {
 /**
  * The first thing in `root` that may not be stored or sent: a prototype-polluting
  * key, nesting deeper than MAX_RESOURCE_DEPTH, a cycle, a function, a symbol or
- * a bigint (no wire format here carries one, so every backend refuses it alike).
- * Walks plain objects and arrays; other objects (Date, typed arrays, …) are leaves.
+ * a bigint (no wire format here carries one, so every backend refuses it alike),
+ * or shared objects that would be written out as more than MAX_WRITTEN_VALUES values.
+ * `jsonOnly` (stored resources): also anything JSON would not give back as it
+ * was — an object that is not a plain object or array (Map, Set, Date, bytes,
+ * a class instance), NaN or an infinity, undefined (or a hole) in an array.
+ * Without it, other objects (Date, typed arrays, …) are leaves.
  */
-export function findUnsafe(root: unknown): UnsafeValue | undefined {
+export function findUnsafe(root: unknown, options?: { jsonOnly?: boolean }): UnsafeValue | undefined {
+  const jsonOnly = options?.jsonOnly === true;
   const path: (string | number)[] = [];
   const ancestors: object[] = [];
   // object -> depth it was checked at: a shared (DAG) object is re-walked only
   // when met deeper than before, so no input makes the walk exponential.
   const seen = new Map<object, number>();
+  let shared = false;
 
   const visit = (value: unknown, depth: number): UnsafeValue | undefined => {
     if (typeof value === "function" || typeof value === "symbol") {
@@ -42,12 +48,18 @@ export function findUnsafe(root: unknown): UnsafeValue | undefined {
     if (typeof value === "bigint") {
       return { path: [...path], value, message: "(bigint) cannot be stored: use a number or a string" };
     }
+    if (jsonOnly && typeof value === "number" && !Number.isFinite(value)) {
+      return { path: [...path], value, message: `(${value}) cannot be stored: JSON has no NaN or infinity (it would come back as null)` };
+    }
     if (typeof value !== "object" || value === null) return undefined;
     const isArray = Array.isArray(value);
-    if (!isArray && !isPlainObject(value)) return undefined;
+    if (!isArray && !isPlainObject(value)) {
+      return jsonOnly ? { path: [...path], value, message: notPlainMessage(value) } : undefined;
+    }
     const before = seen.get(value);
     if (before !== undefined) {
       if (ancestors.includes(value)) return { path: [...path], value, message: "is cyclic (it contains itself)" };
+      shared = true;
       if (before >= depth) return undefined;
     }
     if (depth > MAX_RESOURCE_DEPTH) {
@@ -59,7 +71,10 @@ export function findUnsafe(root: unknown): UnsafeValue | undefined {
     if (isArray) {
       for (let i = 0; i < value.length && !found; i++) {
         path.push(i);
-        found = visit(value[i], depth + 1);
+        // A hole reads as undefined too.
+        found = jsonOnly && value[i] === undefined
+          ? { path: [...path], value: undefined, message: "(undefined in an array) cannot be stored: JSON writes it as null" }
+          : visit(value[i], depth + 1);
         path.pop();
       }
     } else {
@@ -77,7 +92,58 @@ export function findUnsafe(root: unknown): UnsafeValue | undefined {
     return found;
   };
 
-  return visit(root, 1);
+  // Only a value with shared objects can write out more than it holds.
+  return visit(root, 1) ?? (shared ? findOverWritten(root) : undefined);
+}
+
+function notPlainMessage(value: object): string {
+  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  const what = typeof name === "string" && name !== "" ? name : "object";
+  const hint =
+    value instanceof Date ? " (store date.toISOString())"
+    : value instanceof Map ? " (store Object.fromEntries(map) or [...map])"
+    : value instanceof Set ? " (store [...set])"
+    : ArrayBuffer.isView(value) || value instanceof ArrayBuffer ? " (store an array of numbers or a base64 string)"
+    : "";
+  return `(${what}) cannot be stored: only plain objects, arrays, strings, finite numbers, booleans and null can${hint}`;
+}
+
+/**
+ * The smallest part of `root` (acyclic, already checked) that writes out more
+ * than MAX_WRITTEN_VALUES values, counting each shared object once per path;
+ * sizes are memoized per object, so the count costs the objects, not the paths.
+ */
+function findOverWritten(root: unknown): UnsafeValue | undefined {
+  const limit = MAX_WRITTEN_VALUES;
+  const sizes = new Map<object, number>();
+  const written = (value: unknown): number => {
+    if (typeof value !== "object" || value === null) return 1;
+    const known = sizes.get(value);
+    if (known !== undefined) return known;
+    let total = 1;
+    const children: unknown[] = Array.isArray(value) ? value : Object.values(value);
+    for (let i = 0; i < children.length && total <= limit; i++) total += written(children[i]);
+    // Saturated: anything past the limit is only "too many".
+    total = Math.min(total, limit + 1);
+    sizes.set(value, total);
+    return total;
+  };
+  if (written(root) <= limit) return undefined;
+  const path: (string | number)[] = [];
+  let value = root as object;
+  // Down to the smallest part that is over the limit on its own.
+  for (;;) {
+    const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((x, i) => [i, x]) : Object.entries(value);
+    const over = entries.find(([, child]) => typeof child === "object" && child !== null && written(child) > limit);
+    if (!over) break;
+    path.push(over[0]);
+    value = over[1] as object;
+  }
+  return {
+    path,
+    value,
+    message: `writes out more than ${MAX_WRITTEN_VALUES} values (an object referenced from several places is written once per place); store less, or share by key`,
+  };
 }
 
 const objectLike = (message: string) =>
@@ -116,7 +182,8 @@ export const ResourceSchema: v.GenericSchema<unknown, ParsedResource> = v.pipe(
   v.unknown(),
   // Runs before any schema copies keys out of the input.
   v.rawCheck(({ dataset, addIssue }) => {
-    const bad = findUnsafe(dataset.value);
+    // Stored data must come back from every backend as it went in: JSON's data only.
+    const bad = findUnsafe(dataset.value, { jsonOnly: true });
     if (!bad) return;
     const items: v.IssuePathItem[] = bad.path.map((key) => ({
       type: "unknown",

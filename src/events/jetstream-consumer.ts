@@ -1,20 +1,20 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
   type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerUpdateConfig,
   type JetStreamManager,
 } from "@nats-io/jetstream";
+import { isConsumerNotFound, isStreamNotFound } from "../nats/nats-errors.js";
 import { JetStreamSetupError } from "./jetstream-errors.js";
 import type { JetStreamEventBusLogger } from "./jetstream-options.js";
 
 // An ephemeral consumer whose process vanished is removed by the server after
-// this long; a live one keeps it active with its pull requests. A subscription
-// that outlives it (a long partition) recreates it where it left off.
-const EPHEMERAL_INACTIVE_THRESHOLD_MS = 5 * 60_000;
+// this long (a clean stop deletes it); a live one keeps it active with its
+// pull requests, which expire after 30 s. A subscription that outlives it (a
+// long partition) recreates it where it left off.
+export const EPHEMERAL_INACTIVE_THRESHOLD_MS = 60_000;
 
 const NANOS_PER_MS = 1_000_000;
 
@@ -34,13 +34,7 @@ export interface ConsumerSpec {
   readonly startSequence?: number;
 }
 
-export function isConsumerNotFound(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound;
-}
-
-export function isStreamNotFound(error: unknown): boolean {
-  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
-}
+export { isConsumerNotFound, isStreamNotFound };
 
 /**
  * Creates the pull consumer a subscription reads from, or binds an existing

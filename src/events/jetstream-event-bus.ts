@@ -6,6 +6,7 @@ import {
   type JetStreamManager,
   type JsMsg,
   type StreamInfo,
+  type StreamConfig,
   type StreamUpdateConfig,
 } from "@nats-io/jetstream";
 import { Match, type NatsConnection } from "@nats-io/transport-node";
@@ -18,14 +19,14 @@ import {
 import { ValidationError } from "../codec/errors.js";
 import { EncodedHeaders } from "../nats/encoded-headers.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
-import { isPayloadTooLarge, isTransient } from "../nats/nats-errors.js";
+import { isNoResponders, isPayloadTooLarge, isTransient } from "../nats/nats-errors.js";
 import type { CloudEvent } from "./cloud-event.js";
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from "./event-bus.js";
 import { BusClosedError } from "./errors.js";
 import { DeadLetterHeaders, deadLetterHeaders, deadLetterSubjectFor } from "./jetstream-dead-letter.js";
 import { EventPublishError, JetStreamSetupError } from "./jetstream-errors.js";
 import { assertJetStreamName, filterSubject } from "./jetstream-names.js";
-import { resolveOptions, type JetStreamEventBusOptions, type ResolvedOptions } from "./jetstream-options.js";
+import { resolveOptions, type JetStreamEventBusOptions, type ResolvedOptions, type StreamLimits } from "./jetstream-options.js";
 import { retrying } from "./jetstream-retry.js";
 import { JetStreamSubscription, type DeliveryCounters, type SubscriptionHost } from "./jetstream-subscription.js";
 import { isStreamNotFound } from "./jetstream-consumer.js";
@@ -91,6 +92,8 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   readonly #publisher: JetStreamPublisher;
   #jsm: JetStreamManager | undefined = undefined;
   #streams: Promise<void> | undefined = undefined;
+  /** A forced setup in flight (a stream found missing), shared by everyone who finds it missing meanwhile. */
+  #resetting: Promise<void> | undefined = undefined;
   readonly #subs = new Set<JetStreamSubscription>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #counters: DeliveryCounters = { delivered: 0, handlerErrors: 0, deadLettered: 0, undecodable: 0, redelivered: 0 };
@@ -290,7 +293,14 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
     try {
       await this.#ensureStreams(false, signal);
       const ack = await retrying(
-        () => this.#publisher.publish(subject, data, h),
+        () =>
+          this.#publisher.publish(subject, data, h).catch(async (error: unknown) => {
+            // No stream listens: it may be gone (deleted, a wiped server). Set
+            // the streams up again before the next attempt; if JetStream is
+            // only not up yet, that fails too and the attempts go on.
+            if (isNoResponders(error)) await this.#ensureStreams(true, signal).catch(() => {});
+            throw error;
+          }),
         {
           attempts: publishAttempts,
           baseMs: PUBLISH_RETRY_BASE_MS,
@@ -317,12 +327,21 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   // Memoized; a failure clears it so the next call tries again. `force`
   // re-runs it after a stream was found missing.
   #ensureStreams(force: boolean, signal?: AbortSignal): Promise<void> {
+    // Forced by many failing publishes at once: one setup serves them all.
+    if (force && this.#resetting !== undefined) return this.#resetting;
     if (force || this.#streams === undefined) {
       const setup = this.#setupStreams(signal);
       this.#streams = setup;
       setup.catch(() => {
         if (this.#streams === setup) this.#streams = undefined;
       });
+      if (force) {
+        this.#resetting = setup;
+        const done = (): void => {
+          if (this.#resetting === setup) this.#resetting = undefined;
+        };
+        setup.then(done, done);
+      }
     }
     return this.#streams;
   }
@@ -339,8 +358,9 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
     };
     this.#jsm ??= await jetstreamManager(this.#nc, { checkAPI: false, timeout: this.#options.publishTimeoutMs });
     const jsm = this.#jsm;
-    await retrying(() => ensureStream(jsm, stream, `${subjectPrefix}.>`, duplicateWindowMs), retry);
-    await retrying(() => ensureStream(jsm, deadLetterStream, `${deadLetterSubject}.>`, duplicateWindowMs), retry);
+    const settings: StreamSettings = { duplicateWindowMs, replicas: this.#options.replicas, limits: this.#options.limits, explicitLimits: this.#options.explicitLimits };
+    await retrying(() => ensureStream(jsm, stream, `${subjectPrefix}.>`, settings), retry);
+    await retrying(() => ensureStream(jsm, deadLetterStream, `${deadLetterSubject}.>`, settings), retry);
   }
 
   #decode(m: JsMsg): CloudEvent {
@@ -389,13 +409,29 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
   }
 }
 
+/** What the bus sets on the streams it creates or adopts. */
+interface StreamSettings {
+  readonly duplicateWindowMs: number;
+  readonly replicas: number;
+  readonly limits: StreamLimits;
+  readonly explicitLimits: ReadonlySet<keyof StreamLimits>;
+}
+
+/** The retention limits in the server's terms. */
+function limitsConfig(limits: StreamLimits): Pick<StreamConfig, "max_age" | "max_bytes" | "max_msgs"> {
+  return { max_age: limits.maxAgeMs * NANOS_PER_MS, max_bytes: limits.maxBytes, max_msgs: limits.maxMsgs };
+}
+
 /**
- * Creates the stream on `subject`, or adds the subject and the duplicate
- * window to an existing one (keeping its other settings). Two processes
- * racing to create it both succeed.
+ * Creates the stream on `subject` with the settings, or adopts an existing
+ * one: adds the subject and the duplicate window, and the retention limits
+ * the caller set; a default limit only replaces none at all (a stream of an
+ * older version, which kept everything for ever). An operator's other
+ * settings and limits stay. Two processes racing to create it both succeed.
  */
-async function ensureStream(jsm: JetStreamManager, name: string, subject: string, duplicateWindowMs: number): Promise<StreamInfo> {
-  const duplicateWindow = duplicateWindowMs * NANOS_PER_MS;
+async function ensureStream(jsm: JetStreamManager, name: string, subject: string, settings: StreamSettings): Promise<StreamInfo> {
+  const duplicateWindow = settings.duplicateWindowMs * NANOS_PER_MS;
+  const wantedLimits = limitsConfig(settings.limits);
   let info: StreamInfo | undefined;
   try {
     info = await jsm.streams.info(name);
@@ -404,7 +440,7 @@ async function ensureStream(jsm: JetStreamManager, name: string, subject: string
   }
   if (info === undefined) {
     try {
-      return await jsm.streams.add({ name, subjects: [subject], duplicate_window: duplicateWindow });
+      return await jsm.streams.add({ name, subjects: [subject], duplicate_window: duplicateWindow, num_replicas: settings.replicas, ...wantedLimits });
     } catch (error) {
       if (isTransient(error)) throw error;
       try {
@@ -417,12 +453,18 @@ async function ensureStream(jsm: JetStreamManager, name: string, subject: string
   }
   const config = info.config;
   const subjects = config.subjects ?? [];
-  if (subjects.includes(subject) && config.duplicate_window === duplicateWindow) return info;
+  const update: Partial<StreamUpdateConfig> = {};
+  if (!subjects.includes(subject)) update.subjects = [...subjects, subject];
+  if (config.duplicate_window !== duplicateWindow) update.duplicate_window = duplicateWindow;
+  const none = { max_age: 0, max_bytes: -1, max_msgs: -1 } as const;
+  const keys = { maxAgeMs: "max_age", maxBytes: "max_bytes", maxMsgs: "max_msgs" } as const;
+  for (const [option, key] of Object.entries(keys) as [keyof StreamLimits, keyof typeof none][]) {
+    const current = config[key] ?? none[key];
+    const unlimited = current === none[key] || (key !== "max_age" && current < 0);
+    if (current !== wantedLimits[key] && (settings.explicitLimits.has(option) || unlimited)) update[key] = wantedLimits[key];
+  }
+  if (Object.keys(update).length === 0) return info;
   // The client merges this into the current config: other settings stay as the operator left them.
-  const update: Partial<StreamUpdateConfig> = {
-    subjects: subjects.includes(subject) ? subjects : [...subjects, subject],
-    duplicate_window: duplicateWindow,
-  };
   try {
     return await jsm.streams.update(name, update);
   } catch (error) {

@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import type { CloudEventFormat } from "../codec/cloud-event-codec.js";
 import { ValidationError } from "../codec/errors.js";
 import { assertJetStreamName, assertSubjectPrefix, prefixesOverlap } from "./jetstream-names.js";
@@ -43,7 +44,51 @@ export interface JetStreamEventBusOptions {
   publishAttempts?: number;
   /** Longest `close()` waits for subscriptions to catch up before it stops them anyway; default 30 s. */
   closeTimeoutMs?: number;
+  /** Stream replicas when the bus creates its streams (1..5; more than 1 needs a cluster). Default 1. */
+  replicas?: number;
+  /**
+   * Retention of both streams: events older than this are removed; 0 keeps
+   * them for ever. Default 24 hours (events wake controllers up; storage is
+   * the truth, and a controller relists when it starts).
+   */
+  maxAgeMs?: number;
+  /** Retention: the oldest events go once a stream holds more bytes than this; -1: no limit. Default 1 GiB. */
+  maxBytes?: number;
+  /** Retention: the oldest events go once a stream holds more events than this; -1: no limit. Default 1,000,000. */
+  maxMsgs?: number;
 }
+
+/** A stream's retention limits, in the server's terms (max_age in nanoseconds: 0 is none; -1 for no byte or message limit). */
+export interface StreamLimits {
+  readonly maxAgeMs: number;
+  readonly maxBytes: number;
+  readonly maxMsgs: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = Object.freeze({
+  maxAgeMs: 24 * 60 * 60_000,
+  maxBytes: 1024 ** 3,
+  maxMsgs: 1_000_000,
+});
+
+const limit = (min: number, unlimited: string) =>
+  v.optional(
+    v.pipe(
+      v.number(`must be an integer (${unlimited})`),
+      v.safeInteger(`must be an integer (${unlimited})`),
+      v.minValue(min, `must be at least ${min} (${unlimited})`),
+    ),
+  );
+
+// The options added with retention; the older ones keep their hand-written checks below.
+const StreamOptionsSchema = v.object({
+  replicas: v.optional(
+    v.pipe(v.number("must be an integer from 1 to 5"), v.safeInteger("must be an integer from 1 to 5"), v.minValue(1, "must be an integer from 1 to 5"), v.maxValue(5, "must be an integer from 1 to 5")),
+  ),
+  maxAgeMs: limit(0, "0 keeps events for ever"),
+  maxBytes: limit(-1, "-1 is no limit"),
+  maxMsgs: limit(-1, "-1 is no limit"),
+});
 
 export interface ResolvedOptions {
   readonly stream: string;
@@ -60,6 +105,10 @@ export interface ResolvedOptions {
   readonly publishTimeoutMs: number;
   readonly publishAttempts: number;
   readonly closeTimeoutMs: number;
+  readonly replicas: number;
+  readonly limits: StreamLimits;
+  /** The limits the caller set (the others are defaults, which never replace an operator's limit). */
+  readonly explicitLimits: ReadonlySet<keyof StreamLimits>;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
@@ -76,6 +125,10 @@ const KNOWN: ReadonlySet<string> = new Set([
   "publishTimeoutMs",
   "publishAttempts",
   "closeTimeoutMs",
+  "replicas",
+  "maxAgeMs",
+  "maxBytes",
+  "maxMsgs",
 ]);
 
 /** Checks every option (unknown ones too: a typo must not silently fall back to a default). */
@@ -113,7 +166,27 @@ export function resolveOptions(input: JetStreamEventBusOptions | undefined): Res
       throw new ValidationError("options.logger", `must have a ${level}() method`);
     }
   }
+  const streamOptions = v.safeParse(StreamOptionsSchema, {
+    replicas: input.replicas,
+    maxAgeMs: input.maxAgeMs,
+    maxBytes: input.maxBytes,
+    maxMsgs: input.maxMsgs,
+  });
+  if (!streamOptions.success) {
+    const issue = streamOptions.issues[0];
+    const key = String(issue.path?.[0]?.key ?? "");
+    throw new ValidationError(`options.${key}`, `${describe(issue.input)} ${issue.message}`);
+  }
+  const { replicas = 1, ...given } = streamOptions.output;
+  const explicitLimits = new Set((Object.keys(given) as (keyof StreamLimits)[]).filter((k) => given[k] !== undefined));
   return {
+    replicas,
+    limits: Object.freeze({
+      maxAgeMs: given.maxAgeMs ?? DEFAULT_STREAM_LIMITS.maxAgeMs,
+      maxBytes: given.maxBytes ?? DEFAULT_STREAM_LIMITS.maxBytes,
+      maxMsgs: given.maxMsgs ?? DEFAULT_STREAM_LIMITS.maxMsgs,
+    }),
+    explicitLimits,
     stream,
     deadLetterStream: `${stream}_DLQ`,
     subjectPrefix,

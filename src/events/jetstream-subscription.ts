@@ -288,7 +288,25 @@ export class JetStreamSubscription implements Subscription {
         return;
       }
     }
-    const startSequence = this.#resumeSequence();
+    let startSequence = this.#resumeSequence();
+    try {
+      const stream = await raceSignal(jsm.streams.info(options.stream), signal);
+      // A stream created after our consumer, or behind where we were, is
+      // another one (deleted and created again, or a server's wiped store):
+      // resuming at our old sequence would skip its events until it got there.
+      if (Date.parse(stream.created) > Date.parse(this.#info.created) || stream.state.last_seq < startSequence - 1) {
+        this.#log("warn", `stream ${options.stream} was created again (now at sequence ${stream.state.last_seq}, we were at ${startSequence - 1}): reading it from its first event`);
+        startSequence = Math.max(1, stream.state.first_seq);
+        // Sequences of the old stream name nothing in this one.
+        this.#highestSequence = startSequence - 1;
+        this.#unsettled.clear();
+        this.#acked.clear();
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      // Without the stream's state, resume where we were, as before.
+      this.#log("debug", "could not read the stream's state; resuming where the subscription was", error);
+    }
     try {
       const info = await raceSignal(
         ensureConsumer(

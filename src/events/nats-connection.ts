@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import * as v from "valibot";
 import { ValidationError } from "../codec/errors.js";
+import { redactError, redactUrls } from "../nats/redact.js";
 
 /** How to reach NATS. Secrets here are passed to the client and never logged. */
 export interface NatsConnectOptions {
@@ -30,31 +31,42 @@ export interface NatsConnectOptions {
   asyncTraces?: boolean;
 }
 
+const SERVER = "must be a nats://, tls://, ws:// or wss:// URL or host[:port]";
+const STRING = "must be a string";
+
+// Every message is fixed text: an option may be a secret (or a URL holding
+// one), so no message shows the value it refuses.
 const ServerSchema = v.pipe(
-  v.string(),
+  v.string(SERVER),
   v.nonEmpty("must not be empty"),
-  v.regex(/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s/:]+(:\d+)?$/, "must be a nats://, tls://, ws:// or wss:// URL or host[:port]"),
+  v.regex(/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s/:]+(:\d+)?$/, SERVER),
 );
 
-const OptionsSchema = v.object({
-  servers: v.union([ServerSchema, v.pipe(v.array(ServerSchema), v.nonEmpty("must list at least one server"))]),
-  name: v.optional(v.string()),
-  token: v.optional(v.string()),
-  user: v.optional(v.string()),
-  pass: v.optional(v.string()),
-  nkeySeed: v.optional(v.pipe(v.string(), v.startsWith("S", "must be an nkey seed (starts with S)"))),
-  credsFile: v.optional(v.pipe(v.string(), v.nonEmpty())),
-  tls: v.optional(
-    v.union([
-      v.boolean(),
-      v.object({ caFile: v.optional(v.string()), certFile: v.optional(v.string()), keyFile: v.optional(v.string()) }),
-    ]),
-  ),
-  reconnectTimeWaitMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-  maxReconnectAttempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(-1))),
-  waitOnFirstConnect: v.optional(v.boolean()),
-  asyncTraces: v.optional(v.boolean()),
-});
+const OptionsSchema = v.object(
+  {
+    servers: v.union([ServerSchema, v.pipe(v.array(ServerSchema, SERVER), v.nonEmpty("must list at least one server"))], SERVER),
+    name: v.optional(v.string(STRING)),
+    token: v.optional(v.string(STRING)),
+    user: v.optional(v.string(STRING)),
+    pass: v.optional(v.string(STRING)),
+    nkeySeed: v.optional(v.pipe(v.string(STRING), v.startsWith("S", "must be an nkey seed (starts with S)"))),
+    credsFile: v.optional(v.pipe(v.string(STRING), v.nonEmpty("must not be empty"))),
+    tls: v.optional(
+      v.union(
+        [
+          v.boolean(),
+          v.object({ caFile: v.optional(v.string(STRING)), certFile: v.optional(v.string(STRING)), keyFile: v.optional(v.string(STRING)) }, "must be true, false or { caFile, certFile, keyFile }"),
+        ],
+        "must be true, false or { caFile, certFile, keyFile }",
+      ),
+    ),
+    reconnectTimeWaitMs: v.optional(v.pipe(v.number("must be an integer >= 1"), v.integer("must be an integer >= 1"), v.minValue(1, "must be an integer >= 1"))),
+    maxReconnectAttempts: v.optional(v.pipe(v.number("must be an integer >= -1"), v.integer("must be an integer >= -1"), v.minValue(-1, "must be an integer >= -1"))),
+    waitOnFirstConnect: v.optional(v.boolean("must be true or false")),
+    asyncTraces: v.optional(v.boolean("must be true or false")),
+  },
+  "must be an object",
+);
 
 /**
  * Connects with converge's edge defaults: reconnect forever with backoff and
@@ -94,10 +106,16 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
   if (authenticators.length > 0) connectOptions.authenticator = authenticators;
   if (o.tls === true) connectOptions.tls = {};
   else if (typeof o.tls === "object") connectOptions.tls = { ...o.tls };
-  return connect(connectOptions);
+  try {
+    return await connect(connectOptions);
+  } catch (error) {
+    // The client's errors may quote a server address with its password
+    // (Node's `Invalid URL` keeps it as `input`, and in the stack).
+    throw redactError(error);
+  }
 }
 
-/** Server URLs with any user:password part removed, fit for a log line. */
+/** Server URLs with any user:password (or token) part removed, fit for a log line. */
 export function redactServers(servers: string | string[]): string {
-  return (Array.isArray(servers) ? servers : [servers]).map((s) => s.replace(/\/\/[^@/]*@/, "//***@")).join(",");
+  return (Array.isArray(servers) ? servers : [servers]).map(redactUrls).join(",");
 }

@@ -57,3 +57,25 @@ export function isWrongLastSequence(error: unknown): error is JetStreamApiError 
     (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
 }
+
+/** The server answered that the consumer does not exist (deleted, expired, or its stream gone). */
+export function isConsumerNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
+/** The server answered that the stream does not exist (deleted, or never created on this server). */
+export function isStreamNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/**
+ * Nobody answered a request or a JetStream publish: no stream listens on the
+ * subject (deleted, or a server whose store was wiped), or JetStream is not
+ * up yet after a restart.
+ */
+export function isNoResponders(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === "NoResponders") return true;
+  if (error.name === "JetStreamNotEnabled") return !(error.cause instanceof JetStreamApiError);
+  return error.name === "RequestError" && (error as Error & { isNoResponders?: () => boolean }).isNoResponders?.() === true;
+}

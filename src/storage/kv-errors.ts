@@ -29,3 +29,17 @@ export class KvWatchError extends ConvergeError {
 function reason(cause: unknown): string {
   return cause instanceof Error ? cause.message || cause.name : String(cause);
 }
+
+/**
+ * The bucket was lost while the storage ran (deleted, or the server's store
+ * wiped) and has been created again, empty: every watch ends with this error.
+ * Watch again and relist; what was stored before is gone.
+ */
+export class KvBucketResetError extends ConvergeError {
+  constructor(
+    readonly bucket: string,
+    readonly reason: string,
+  ) {
+    super("ERR_KV_BUCKET_RESET", `KV bucket "${bucket}" was lost (${reason}) and created again: watch again and relist`);
+  }
+}

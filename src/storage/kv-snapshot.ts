@@ -1,5 +1,6 @@
 import { DeliverPolicy, JetStreamError, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { errors } from "@nats-io/transport-node";
+import { expireSoonWhenIdle } from "./kv-watch-consumer.js";
 
 /** How long the reader keeps chasing a head that writes keep moving, once it first reached it. */
 const MAX_CATCH_UP_MS = 1000;
@@ -41,6 +42,8 @@ export async function readLatestPerSubject<T>(
     deliver_policy: DeliverPolicy.LastPerSubject,
     headers_only: headersOnly,
   });
+  // Deleted below; a process that dies mid-read leaves it for seconds, not minutes.
+  expireSoonWhenIdle(jsm, stream, (await consumer.info(true)).name);
   // Read as they come: a JsMsg's data is a view of the socket chunk it came
   // in, and keeping 100k of them would keep every chunk.
   const latest = new Map<string, { seq: number; value: T }>();

@@ -3,9 +3,11 @@ import {
   JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamClient,
+  type JetStreamManager,
   PubHeaders,
+  type StreamInfo,
 } from "@nats-io/jetstream";
-import { type KV, type KvEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
+import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import { type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { ValidationError } from "../codec/errors.js";
 import { assertKind, assertUid } from "../codec/names.js";
@@ -17,9 +19,11 @@ import { kvKey, kvWhere, parseKvKey } from "./kv-key.js";
 import { type KvStorageOptions, type ResolvedKvStorageOptions, resolveKvStorageOptions } from "./kv-options.js";
 import { type RetryPolicy, withRetries } from "./kv-retry.js";
 import { JetStreamPublisher } from "../nats/jetstream-publisher.js";
-import { isPayloadTooLarge } from "../nats/nats-errors.js";
+import { isNoResponders, isPayloadTooLarge, isStreamNotFound } from "../nats/nats-errors.js";
 import { readLatestPerSubject } from "./kv-snapshot.js";
 import { KvWatchStream } from "./kv-watch.js";
+import { type KvWatchEntry, openKvWatch } from "./kv-watch-consumer.js";
+import { KvBucketGuard } from "./kv-bucket-guard.js";
 import type { Resource } from "./resource.js";
 import type { DeleteOptions, SaveOptions, Storage, StorageChange, WatchOptions } from "./storage.js";
 
@@ -33,9 +37,30 @@ export interface KvStorageStats {
    * `list`, `loadAll` and `watch`. Counted once per read.
    */
   readonly invalidEntries: number;
+  /**
+   * Times the bucket was found lost while the storage ran (deleted, or the
+   * server's store wiped) and created again; each ended every watch with
+   * `KvBucketResetError`.
+   */
+  readonly bucketResets: number;
+  /** True while the bucket is known lost and not yet created again. */
+  readonly bucketLost: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Longest `close()` waits for the server to delete the watches' consumers. */
+const CLOSE_DELETE_WAIT_MS = 1000;
+
+/** `p`, or nothing once `ms` have passed (the timer never outlives `p`). */
+async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The server refused a compare-and-swap: the key's last revision is not the expected one. */
 function isWrongLastSequence(error: unknown): error is JetStreamApiError {
@@ -44,6 +69,16 @@ function isWrongLastSequence(error: unknown): error is JetStreamApiError {
     (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
       error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
+}
+
+/** What a request meets when the bucket's stream is gone: no stream answers, or the server says so. */
+function mayBeBucketLost(error: unknown): boolean {
+  return isStreamNotFound(error) || isNoResponders(error);
+}
+
+/** Creates the bucket with the storage's options, or binds it when it exists alike. */
+function createBucket(js: JetStreamClient, options: ResolvedKvStorageOptions): Promise<KV> {
+  return new Kvm(js).create(options.bucket, { history: options.history, replicas: options.replicas });
 }
 
 /** A live resource's revision: delete markers (DEL, PURGE) are "not found". */
@@ -73,8 +108,16 @@ function isMarker(headers: MsgHdrs | undefined): boolean {
  * - Requests that get no answer (server away or restarting) are retried
  *   `attempts` times with backoff, then rejected with `KvUnavailableError`.
  * - `watch` is the KV watch (an ordered push consumer, which survives server
- *   restarts). A watcher that lags more than the bucket's `history` writes of
- *   one key behind sees only the later ones; the last write of a key is always seen.
+ *   restarts, deleted when the watch ends). A watcher that lags more than the
+ *   bucket's `history` writes of one key behind sees only the later ones; the
+ *   last write of a key is always seen.
+ * - A bucket lost while the storage runs (deleted, or the server restarted
+ *   with a wiped store) is noticed — the server's stream deleted or created
+ *   advisory, a watch consumer deleted or missing its heartbeats, a reconnect,
+ *   a request finding no stream — and the stream's creation time tells,
+ *   logged, and created again with the storage's options; every watch then
+ *   ends with `KvBucketResetError` (watch again and relist) and
+ *   `stats().bucketResets` counts it.
  * - Entries converge cannot read (a foreign key, a corrupt or foreign value)
  *   make `load` reject with a `ValidationError` naming the key; `list`,
  *   `loadAll` and `watch` skip them and log a warning. Each such read is
@@ -87,6 +130,7 @@ export class KvStorage implements Storage {
   readonly bucket: string;
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
   readonly #kv: KV;
   /** The bucket's stream. */
   readonly #stream: string;
@@ -102,8 +146,9 @@ export class KvStorage implements Storage {
   /** Watches whose consumer is being created; requests issued meanwhile wait for them. */
   readonly #starting = new Set<Promise<unknown>>();
   #invalidEntries = 0;
+  readonly #guard: KvBucketGuard;
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, options: ResolvedKvStorageOptions) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, options: ResolvedKvStorageOptions, jsm: JetStreamManager, info: StreamInfo) {
     this.#nc = nc;
     this.#js = js;
     this.#kv = kv;
@@ -113,6 +158,36 @@ export class KvStorage implements Storage {
     this.bucket = options.bucket;
     this.#subjectPrefix = `$KV.${options.bucket}.`;
     this.#retry = { attempts: options.attempts, baseDelayMs: 100, maxDelayMs: 2000 };
+    this.#jsm = jsm;
+    this.#guard = new KvBucketGuard(
+      {
+        bucket: options.bucket,
+        stream: this.#stream,
+        jsm,
+        create: () => createBucket(js, options),
+        retry: this.#retry,
+        closing: this.#closing.signal,
+        logger: options.logger,
+        onReset: (error) => {
+          for (const stream of [...this.#watchers]) stream.fail(error);
+        },
+      },
+      info,
+    );
+    void this.#watchReconnects();
+    // The server announces a deleted or created stream (either may be the
+    // bucket lost) and a deleted consumer (a watch's, which would otherwise
+    // go silent until the client misses its heartbeats, a minute).
+    const advisories = [
+      nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${this.#stream}`, { callback: () => void this.#guard.check() }),
+      nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.DELETED.${this.#stream}.*`, {
+        callback: (_error, msg) => {
+          const deleted = msg?.subject.slice(msg.subject.lastIndexOf(".") + 1);
+          for (const stream of this.#watchers) void stream.verify(deleted);
+        },
+      }),
+    ];
+    this.#closing.signal.addEventListener("abort", () => advisories.forEach((sub) => sub.unsubscribe()), { once: true });
   }
 
   /**
@@ -127,10 +202,11 @@ export class KvStorage implements Storage {
     if (nc.isClosed()) throw new ValidationError("nc", "is closed");
     const js = jetstream(nc, { timeout: resolved.timeout });
     const policy: RetryPolicy = { attempts: resolved.attempts, baseDelayMs: 100, maxDelayMs: 2000 };
-    const kv = await withRetries(`KV bucket "${resolved.bucket}": open`, policy, new AbortController().signal, () =>
-      new Kvm(js).create(resolved.bucket, { history: resolved.history, replicas: resolved.replicas }),
-    );
-    return new KvStorage(nc, js, kv, resolved);
+    const never = new AbortController().signal;
+    const kv = await withRetries(`KV bucket "${resolved.bucket}": open`, policy, never, () => createBucket(js, resolved));
+    const jsm = await js.jetstreamManager(false);
+    const info = await withRetries(`KV bucket "${resolved.bucket}": stream info`, policy, never, () => jsm.streams.info(`KV_${resolved.bucket}`));
+    return new KvStorage(nc, js, kv, resolved, jsm, info);
   }
 
   async load<R extends Resource = Resource>(kind: string, uid: string): Promise<R | undefined> {
@@ -286,7 +362,7 @@ export class KvStorage implements Storage {
     if (signal?.aborted) return KvWatchStream.ended();
     const filter = kind === undefined ? ">" : `${kind}.*`;
     const start = this.#retrying(`watch ${filter}`, () =>
-      this.#kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly }),
+      openKvWatch(this.#js, this.#jsm, this.#stream, this.#subjectPrefix, filter, () => void this.#guard.check()),
     );
     // Requests issued after this call wait until the consumer exists, so the
     // watch sees every change made after the call (a consumer created later
@@ -305,6 +381,7 @@ export class KvStorage implements Storage {
         signal?.removeEventListener("abort", onAbort);
       },
       () => (this.#nc.isClosed() ? "the NATS connection is closed" : "the NATS watch stopped (was the bucket deleted?)"),
+      (revision) => this.#guard.saw(revision),
     );
     this.#watchers.add(stream);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -313,19 +390,38 @@ export class KvStorage implements Storage {
 
   /** Counters since `open`; a snapshot. */
   stats(): KvStorageStats {
-    return { invalidEntries: this.#invalidEntries };
+    return { invalidEntries: this.#invalidEntries, bucketResets: this.#guard.resets, bucketLost: this.#guard.lost };
   }
 
-  /** Ends watchers; later calls reject with `StorageClosedError`. The NATS connection stays open. */
+  /**
+   * Ends watchers and deletes their consumers (waiting at most a second for
+   * the server); later calls reject with `StorageClosedError`. The NATS
+   * connection stays open.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
     this.#publisher.close(new StorageClosedError());
-    for (const stream of [...this.#watchers]) stream.end();
+    const watchers = [...this.#watchers];
+    for (const stream of watchers) stream.end();
+    // Their consumers deleted, so nothing of ours is left on the server; bounded, as a server that went away never answers.
+    await withDeadline(Promise.all(watchers.map((stream) => stream.stopped())), Math.min(this.#options.timeout, CLOSE_DELETE_WAIT_MS));
   }
 
-  #toChange(entry: KvEntry, accept: ((kind: string, uid: string) => boolean) | undefined): StorageChange | undefined {
+  /** A server the client reconnected to may have lost its store, or expired our watch consumers: look. */
+  async #watchReconnects(): Promise<void> {
+    const status = this.#nc.status();
+    // The client's status iterator (a QueuedIterator) ends on stop().
+    this.#closing.signal.addEventListener("abort", () => (status as { stop?: () => void }).stop?.(), { once: true });
+    for await (const s of status) {
+      if (s.type !== "reconnect") continue;
+      void this.#guard.check();
+      for (const stream of this.#watchers) void stream.verify();
+    }
+  }
+
+  #toChange(entry: KvWatchEntry, accept: ((kind: string, uid: string) => boolean) | undefined): StorageChange | undefined {
     const name = parseKvKey(entry.key);
     if (!name) {
       this.#skip("watch", this.#foreignKey(entry.key));
@@ -372,8 +468,10 @@ export class KvStorage implements Storage {
     this.#options.logger.warn(`KV bucket "${this.bucket}": ${operation} skips an unreadable entry:`, error);
   }
 
-  #get(key: string, operation: string): Promise<KvEntry | null> {
-    return this.#retrying(operation, () => this.#kv.get(key));
+  async #get(key: string, operation: string): Promise<KvEntry | null> {
+    const entry = await this.#retrying(operation, () => this.#kv.get(key));
+    if (entry) this.#guard.saw(entry.revision);
+    return entry;
   }
 
   /**
@@ -388,7 +486,11 @@ export class KvStorage implements Storage {
     if (kvOperation) entries.push(["KV-Operation", kvOperation]);
     const h = new EncodedHeaders(entries);
     const subject = this.#subjectPrefix + key;
-    return this.#retrying(operation, async () => (await this.#publisher.publish(subject, data, h)).seq);
+    return this.#retrying(operation, async () => {
+      const { seq } = await this.#publisher.publish(subject, data, h);
+      this.#guard.saw(seq);
+      return seq;
+    });
   }
 
   /** The revision that beat a compare-and-swap, for the ConflictError. */
@@ -402,8 +504,18 @@ export class KvStorage implements Storage {
     }
   }
 
+  /**
+   * `op` with retries. A request that finds no stream (a publish without
+   * responders, a read of a missing stream) has the guard look at the bucket
+   * first; once it is back, the attempt is made again.
+   */
   #retrying<T>(operation: string, op: () => Promise<T>): Promise<T> {
-    return withRetries(`KV bucket "${this.bucket}": ${operation}`, this.#retry, this.#closing.signal, op);
+    const guarded = (): Promise<T> =>
+      op().catch(async (error: unknown) => {
+        if (!mayBeBucketLost(error) || !(await this.#guard.check())) throw error;
+        return op();
+      });
+    return withRetries(`KV bucket "${this.bucket}": ${operation}`, this.#retry, this.#closing.signal, guarded);
   }
 
   /** Waits for watches started before this call to have their consumer (callers skip it when none is starting: no await per call). */

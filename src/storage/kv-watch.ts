@@ -1,12 +1,7 @@
-import type { KvWatchEntry } from "@nats-io/kv";
 import { Fifo } from "./fifo.js";
 import { KvWatchError } from "./kv-errors.js";
+import type { KvWatchEntry, KvWatchSource } from "./kv-watch-consumer.js";
 import type { StorageChange } from "./storage.js";
-
-/** The part of the KV client's watch iterator this stream uses. */
-export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
-  stop(error?: Error): void;
-}
 
 interface Waiter {
   resolve(result: IteratorResult<StorageChange>): void;
@@ -26,19 +21,24 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   #error: { reason: unknown } | undefined;
   #source: KvWatchSource | undefined;
   #lastRevision = 0;
+  /** The source's stop: its consumer deleted. */
+  #stopped: Promise<void> = Promise.resolve();
   readonly #onEnd: () => void;
   readonly #endedBecause: () => string;
+  readonly #saw: (revision: number) => void;
 
-  private constructor(readonly what: string, onEnd: () => void, endedBecause: () => string) {
+  private constructor(readonly what: string, onEnd: () => void, endedBecause: () => string, saw: (revision: number) => void = () => {}) {
     this.#onEnd = onEnd;
     this.#endedBecause = endedBecause;
+    this.#saw = saw;
   }
 
   /**
    * Pumps the source `start` resolves to. `toChange` turns an entry into a
    * change, or `undefined` to skip it (it logs why); `what` names the watch in
    * errors; `onEnd` runs once when the stream ends or fails; `endedBecause`
-   * guesses why the source stopped by itself.
+   * guesses why the source stopped by itself; `saw` is told every revision
+   * received, in order, even one that went back (a stream created again).
    */
   static start(
     start: Promise<KvWatchSource>,
@@ -46,8 +46,9 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     what: string,
     onEnd: () => void,
     endedBecause: () => string,
+    saw: (revision: number) => void,
   ): KvWatchStream {
-    const stream = new KvWatchStream(what, onEnd, endedBecause);
+    const stream = new KvWatchStream(what, onEnd, endedBecause, saw);
     void stream.#pump(start, toChange);
     return stream;
   }
@@ -67,6 +68,11 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     return stream;
   }
 
+  /** Ends the watch with `reason` (after the changes already received), as when its source fails. */
+  fail(reason: unknown): void {
+    this.#fail(reason);
+  }
+
   /** Stops the watch; pending and later pulls resolve done. */
   end(): void {
     if (this.#state === "ended") return;
@@ -74,9 +80,23 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     this.#state = "ended";
     this.#buffer = new Fifo<StorageChange>();
     this.#error = undefined;
-    this.#source?.stop();
+    this.#stopSource();
     for (let w = this.#waiters.shift(); w; w = this.#waiters.shift()) w.resolve({ done: true, value: undefined });
     if (wasOpen) this.#onEnd();
+  }
+
+  /** Checks that the NATS side of the watch still exists (`deleted`: a consumer the server deleted); the watch fails if it does not. */
+  verify(deleted?: string): Promise<void> {
+    return this.#state === "open" && this.#source ? this.#source.verify(deleted) : Promise.resolve();
+  }
+
+  /** Resolves once the NATS side of an ended watch is gone (its consumer deleted, or that failed). */
+  stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  #stopSource(): void {
+    if (this.#source) this.#stopped = this.#source.stop();
   }
 
   next(): Promise<IteratorResult<StorageChange>> {
@@ -109,7 +129,7 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   #fail(reason: unknown): void {
     if (this.#state !== "open") return;
     this.#state = "failed";
-    this.#source?.stop();
+    this.#stopSource();
     // Changes already received stay deliverable; the error comes after them.
     const first = this.#waiters.shift();
     if (first) {
@@ -130,13 +150,14 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
       return;
     }
     if (this.#state !== "open") {
-      source.stop();
+      this.#stopped = source.stop();
       return;
     }
     this.#source = source;
     try {
       for await (const entry of source) {
         if (this.#state !== "open") break;
+        this.#saw(entry.revision);
         // The client's ordered consumer re-creates itself after a gap or a
         // server restart; never hand out a revision twice or out of order.
         if (entry.revision <= this.#lastRevision) continue;

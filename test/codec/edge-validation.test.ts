@@ -7,12 +7,20 @@ function deep(levels: number): unknown {
   return value;
 }
 
+/** `levels` + 1 objects, each referring twice to the next: 2^levels paths to the leaf. */
+function dag(levels: number): unknown {
+  let value: unknown = { leaf: 1 };
+  for (let i = 0; i < levels; i++) value = { l: value, r: value };
+  return value;
+}
+
 describe("validation at the edges both backends share", () => {
   it.each([
     ["a function", { f: () => 1 }, /event\.data: .*f \(function\) cannot be stored/],
     ["a bigint", { n: 3n }, /event\.data: .*n \(bigint\) cannot be stored/],
     ["a prototype-polluting key", JSON.parse('{"a":{"__proto__":{"x":1}}}'), /event\.data: .*a\.__proto__/],
     ["nesting past 64 levels", deep(80), /event\.data: .*nested deeper than 64/],
+    ["a DAG of 31 objects with 2^30 paths", dag(30), /event\.data: .*writes out more than 1000000 values/],
   ])("the in-memory bus refuses event data holding %s, as JetStream would", async (_what, data, message) => {
     const bus = new InMemoryEventBus();
     const event = newResourceEvent("io.example.thing.poked", "Thing", "a", {});

@@ -21,12 +21,12 @@ function outcome(parse: () => unknown): { ok: true; value: unknown } | { ok: fal
 
 describe("copyPlainData / isPlainData", () => {
   it("copies plain data all the way down", () => {
-    const value = { a: [1, "x", null, true, undefined, { b: { c: [] } }], n: Number.NaN };
+    const value = { a: [1, "x", null, true, { b: { c: [] } }], n: -1.5, absent: undefined };
     const copy = copyPlainData(value) as typeof value;
     expect(copy).toEqual(value);
     expect(copy).not.toBe(value);
     expect(copy.a).not.toBe(value.a);
-    expect(copy.a[5]).not.toBe(value.a[5]);
+    expect(copy.a[4]).not.toBe(value.a[4]);
     expect(isPlainData(value)).toBe(true);
   });
 
@@ -35,6 +35,15 @@ describe("copyPlainData / isPlainData", () => {
     ["a symbol", () => ({ s: Symbol("x") })],
     ["a bigint", () => ({ b: 1n })],
     ["a Date", () => ({ when: new Date(0) })],
+    ["a Map", () => ({ ports: new Map([["http", 80]]) })],
+    ["NaN", () => ({ n: Number.NaN })],
+    ["an infinity", () => ({ n: [-Infinity] })],
+    ["undefined in an array", () => ({ a: [1, undefined] })],
+    ["a hole in an array", () => ({ a: [1, , 3] })],
+    ["a shared array of many items", () => {
+      const big = Array.from({ length: 20_000 }, (_, i) => i);
+      return { a: big, b: big, c: big, d: big, e: big, f: big };
+    }],
     ["a null-prototype object", () => ({ o: Object.create(null) })],
     ["a __proto__ key", () => JSON.parse('{"x": {"__proto__": {"admin": true}}}')],
     ["a constructor key", () => ({ constructor: 1 })],

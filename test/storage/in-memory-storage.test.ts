@@ -63,11 +63,11 @@ describe("InMemoryStorage", () => {
     }
   });
 
-  it("rejects a value that cannot be copied with a ValidationError", async () => {
+  it("rejects a value that cannot be copied with a ValidationError naming where", async () => {
     const s = new InMemoryStorage();
     const error = await rejection(s.save("Device", "d1", device("d1", { weak: new WeakMap() })));
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).path).toBe("value");
+    expect((error as ValidationError).path).toBe("value.spec.weak");
     expect(await s.exists("Device", "d1")).toBe(false);
   });
 

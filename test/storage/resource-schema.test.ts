@@ -143,10 +143,16 @@ describe("parseResource", () => {
       expect(error.message).toMatch(/cyclic/);
     });
 
-    it("walks a shared sub-object (a DAG) in linear time instead of once per path", () => {
+    it("walks a shared sub-object (a DAG) in linear time instead of once per path, and refuses one that writes out too much", () => {
       let dag: unknown = { leaf: true };
       for (let i = 0; i < 50; i++) dag = [dag, dag]; // 2^50 paths, 51 distinct objects
-      expect(() => parseResource({ ...base, spec: dag })).not.toThrow();
+      const error = failure({ ...base, spec: dag });
+      // The smallest part that is over the bound on its own, not the whole spec.
+      expect(error.path).toMatch(/^resource\.spec(\[0\])+$/);
+      expect(error.message).toMatch(/writes out more than 1000000 values/);
+      let modest: unknown = { leaf: true };
+      for (let i = 0; i < 10; i++) modest = [modest, modest]; // 2^10 paths: written out in full, it is small
+      expect(() => parseResource({ ...base, spec: modest })).not.toThrow();
     });
 
     it("re-checks a shared sub-object met deeper than before", () => {

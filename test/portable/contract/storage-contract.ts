@@ -261,6 +261,47 @@ export function storageContract(
         assert.equal(await s.exists("Device", "d1"), false);
       });
 
+      it("stores plain JSON data only: refuses at save, naming the path, what no backend gives back as it was", async () => {
+        class Port {
+          constructor(readonly n: number) {}
+        }
+        const cases: [string, unknown, string][] = [
+          ["a Map", { ports: new Map([["http", 80]]) }, "value.spec.ports"],
+          ["a Set", { tags: new Set(["a"]) }, "value.spec.tags"],
+          ["a Date", { at: new Date(0) }, "value.spec.at"],
+          ["bytes", { blob: new Uint8Array([1, 2]) }, "value.spec.blob"],
+          ["a class instance", { port: new Port(80) }, "value.spec.port"],
+          ["NaN", { n: Number.NaN }, "value.spec.n"],
+          ["an infinity", { list: [1, Infinity] }, "value.spec.list[1]"],
+          ["undefined in an array", { list: [1, undefined] }, "value.spec.list[1]"],
+          ["a hole in an array", { list: [1, , 3] }, "value.spec.list[1]"],
+        ];
+        for (const [what, spec, path] of cases) {
+          expectValidation(await rejection(s.save("Device", "d1", device("d1", spec))), path, `${what}:`);
+          expectValidation(await rejection(s.save("Device", "d1", device("d1", {}, { status: spec }))), path.replace("spec", "status"), `${what} in status:`);
+        }
+        assert.equal(await s.exists("Device", "d1"), false);
+        // What is accepted comes back exactly, shared objects written out in full.
+        const shared = { port: 80, names: ["a", "b"] };
+        const spec = { a: shared, b: [shared, shared], n: -0.5, big: Number.MAX_SAFE_INTEGER, s: "ü\u0000", t: true, z: null };
+        const revision = await s.save("Device", "d1", device("d1", spec));
+        assert.deepEqual(await s.load("Device", "d1"), device("d1", structuredClone(spec), { metadata: { revision } }));
+      });
+
+      it("refuses a value that shared objects make huge, before encoding it", async () => {
+        // 31 objects, 2^30 paths: written out in full it is 2^31 objects.
+        let dag: Record<string, unknown> = { leaf: 1 };
+        for (let i = 0; i < 30; i++) dag = { l: dag, r: dag };
+        const error = await within(rejection(s.save("Device", "d1", device("d1", { dag }))), "the refusal of a huge DAG");
+        expectValidation(error, /^value\.spec\.dag(\.[lr])*$/);
+        assert.match((error as Error).message, /writes out more than 1000000 values/);
+        // A shared array of many items: few objects, many values written.
+        const items = Array.from({ length: 300_000 }, (_, i) => i);
+        const wide = await within(rejection(s.save("Device", "d1", device("d1", { a: items, b: items, c: items, d: items }))), "the refusal of a wide DAG");
+        expectValidation(wide, "value.spec");
+        assert.equal(await s.exists("Device", "d1"), false);
+      });
+
       it("rejects prototype-polluting keys", async () => {
         const polluted = JSON.parse('{"kind":"Device","uid":"d1","spec":{"__proto__":{"polluted":true}}}');
         expectValidation(await rejection(s.save("Device", "d1", polluted)), /__proto__/);
@@ -390,9 +431,10 @@ export function storageContract(
         const pendingAll = all.next();
         await s.save("Device", "d1", device("d1"));
         assert.deepEqual(brief((await within(pendingAll, "the first change")).value as StorageChange), ["put", "Device", "d1"]);
-        const pendingDevices = take(devices, 2);
+        // Observed before close() is awaited: the watch ends while close() still tidies up.
+        const devicesEnded = rejection(within(take(devices, 2), "the closed watch"));
         await s.close();
-        assert.match(String(await rejection(within(pendingDevices, "the closed watch"))), /ended after/);
+        assert.match(String(await devicesEnded), /ended after/);
         assert.equal((await within(all.next(), "the closed watch")).done, true);
       });
 
