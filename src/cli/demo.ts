@@ -92,7 +92,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     for (let attempt = 1; ; attempt++) {
       const current = await client.get(DEMO_DEVICE_KIND, uid);
       if (current === undefined) {
-        logger.error(`${DEMO_DEVICE_KIND}/${uid}: vanished before its desired state could be changed`);
+        logger.error({ kind: DEMO_DEVICE_KIND, uid }, "vanished before its desired state could be changed");
         finish("error");
         return;
       }
@@ -104,7 +104,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt === FLIP_ATTEMPTS) {
           // That device can never reach the desired state the demo planned for it.
-          logger.error(`${DEMO_DEVICE_KIND}/${uid}: changing its desired state failed:`, error);
+          logger.error({ kind: DEMO_DEVICE_KIND, uid, err: error }, "changing its desired state failed");
           finish("error");
           return;
         }
@@ -130,7 +130,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
       }
     }
   })().catch((error: unknown) => {
-    logger.error("watching the fleet failed:", error);
+    logger.error({ err: error }, "watching the fleet failed");
     finish("error");
   });
 
