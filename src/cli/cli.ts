@@ -12,6 +12,13 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** Stopped by Ctrl-C (128 + SIGINT), after printing what it did. */
 export const EXIT_INTERRUPTED = 130;
+/** Stopped by SIGTERM (128 + 15) before it finished, after printing what it did. */
+export const EXIT_TERMINATED = 143;
+
+/** The exit status of a run stopped by `signal` (its abort reason names the signal) that did not succeed. */
+export function interruptedExit(signal: AbortSignal | undefined): number {
+  return signal?.reason === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+}
 
 export interface CliOptions {
   /** Ends a running command early (Ctrl-C); it still reports what it did. */
@@ -48,7 +55,8 @@ Flags:
   -h, --help        show this help
 
 Exit status: 0 when every device converged, 1 when some did not, 2 on a usage error,
-130 when interrupted (Ctrl-C; the summary is still printed).
+130 when interrupted by Ctrl-C, 143 by SIGTERM (both drain and still print the summary;
+0 if everything had converged by then).
 `;
 }
 
@@ -94,5 +102,5 @@ async function demo(args: readonly string[], io: CliIO, options: CliOptions): Pr
   const summary = await runDemo({ ...parsed.options, signal: options.signal }, io);
   io.stdout.write(formatDemoSummary(summary, parsed.options.timeoutMs));
   if (demoSucceeded(summary)) return EXIT_OK;
-  return summary.outcome === "interrupted" ? EXIT_INTERRUPTED : EXIT_FAILURE;
+  return summary.outcome === "interrupted" ? interruptedExit(options.signal) : EXIT_FAILURE;
 }
