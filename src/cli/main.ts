@@ -4,6 +4,11 @@
 // which is a bug to fix, not to hide behind process.exit().
 import { runCli } from "./cli.js";
 
+// `converge list … | head`: a reader that stops reading ends the output, not with a crash.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+});
+
 const interrupt = new AbortController();
 // SIGINT (Ctrl-C) and SIGTERM (a service manager, `docker stop`) both stop the
 // run: in-flight reconciles drain and the summary is printed. A second signal
