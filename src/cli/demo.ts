@@ -15,6 +15,7 @@ import { DEMO_DEVICE_KIND, FAIL_RATE_ENV, type DemoDevice, type DeviceState } fr
 import { resolveDemoOptions, type DemoOptions } from "./demo-options.js";
 import type { DemoOutcome, DemoSummary } from "./demo-summary.js";
 import { FleetTracker } from "./fleet-tracker.js";
+import { NatsOutageReporter } from "./nats-outage-reporter.js";
 import { ProgressReporter } from "./progress-reporter.js";
 
 /** Devices created concurrently between turns of the event loop, so progress, workers and the watch keep up. */
@@ -57,6 +58,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     metrics,
   });
   const unwatchNats = metrics && backends.connection ? metrics.watchNatsConnection(backends.connection) : undefined;
+  const outage = new NatsOutageReporter((line) => progress.printAbove(line));
+  if (backends.connection) outage.watch(backends.connection);
   const metricsServer = metrics ? await serveMetrics({ port: opts.metricsPort!, metrics, health: controller.health }) : undefined;
   if (metricsServer) progress.printAbove(`metrics on ${metricsServer.url}/metrics (also /metrics.json, /healthz, /readyz)`);
 
@@ -71,6 +74,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
       reconciles: stats.reconciles,
       retries: stats.failed + stats.timeouts + stats.crashes,
       elapsedMs: elapsed(),
+      natsUnavailable: outage.unavailable,
     };
   };
 
