@@ -20,6 +20,8 @@ import { ProgressReporter } from "./progress-reporter.js";
 
 /** Devices created concurrently between turns of the event loop, so progress, workers and the watch keep up. */
 const CREATE_CHUNK = 1_024;
+/** How often the converged count is sampled for the summary's chart. */
+const CONVERGENCE_SAMPLE_MS = 100;
 /** A flip that keeps conflicting with status writes is given up after this many tries. */
 const FLIP_ATTEMPTS = 10;
 
@@ -142,12 +144,15 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
   // Before start: worker threads copy the environment when they are created.
   process.env[FAIL_RATE_ENV] = String(opts.failRate);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  const convergence: number[] = [];
   let outcome: DemoOutcome;
   try {
     await controller.registerReconciler(demoReconcilerUrl());
     await controller.start();
     startedAt = performance.now();
     timer = setTimeout(() => finish("timeout"), opts.timeoutMs);
+    sampler = setInterval(() => convergence.push(tracker.converged), CONVERGENCE_SAMPLE_MS);
     progress.start();
     let stopCreating = false;
     void ended.then(() => (stopCreating = true));
@@ -166,6 +171,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     await Promise.all(flips);
   } finally {
     clearTimeout(timer);
+    clearInterval(sampler);
+    convergence.push(tracker.converged);
     opts.signal?.removeEventListener("abort", onAbort);
     progress.stop();
     watchAbort.abort();
@@ -202,6 +209,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     failRate: opts.failRate,
     backend: backends.description,
     suppressedWarnings: logger.suppressed,
+    convergence,
+    convergenceIntervalMs: CONVERGENCE_SAMPLE_MS,
   };
 }
 

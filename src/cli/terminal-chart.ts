@@ -37,7 +37,9 @@ export function downsample(values: readonly number[], width: number): number[] {
 export function convergenceChart(counts: readonly number[], total: number, intervalMs: number, options: { width?: number; height?: number } = {}): string[] {
   const width = options.width ?? 60;
   const height = options.height ?? 4;
-  const columns = downsample(counts, width);
+  // A short run is stretched (each sample over several columns) so the shape stays readable.
+  const repeat = Math.max(1, Math.floor(width / Math.max(1, counts.length)));
+  const columns = downsample(counts.flatMap((count) => Array<number>(repeat).fill(count)), width);
   const rows = barChart(columns, total, height);
   const top = String(total);
   const pad = top.length;

@@ -243,3 +243,28 @@ describe("converge operator commands: bad input gets one clear line and a non-ze
     }
   });
 });
+
+describe("converge status --watch", () => {
+  it("prints the Ready count with a sparkline each second, and a chart of Ready over time when stopped", async () => {
+    const { storage, flags } = await freshBucket();
+    try {
+      await seed(storage, [
+        { kind: "Light", uid: "l1", spec: {} },
+        { kind: "Light", uid: "l2", spec: {} },
+      ]);
+      const watching = startConverge(["status", "--watch", ...flags]);
+      await watching.output(/^\d\d:\d\d:\d\d {2}Light 0\/2 Ready /m);
+      await seed(storage, [
+        { kind: "Light", uid: "l1", spec: {}, status: ready("True", "On") },
+        { kind: "Light", uid: "l2", spec: {}, status: ready("True", "On") },
+      ]);
+      await watching.output(/^\d\d:\d\d:\d\d {2}Light 2\/2 Ready .*█/m);
+      watching.child.kill("SIGTERM");
+      const exit = await watching.exited;
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(exit.stdout).toMatch(/^Light: Ready over the last \d+ s \(one column per second\)\n2 ┤.*█/m);
+    } finally {
+      await storage.close();
+    }
+  });
+});
