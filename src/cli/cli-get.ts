@@ -1,8 +1,6 @@
-import { KindSchema, UidSchema } from "../codec/names.js";
 import type { Resource } from "../storage/resource.js";
-import { parseCommandArgs } from "./cli-args.js";
 import type { CliIO } from "./cli-io.js";
-import { checkName, openTarget, parseTarget, TARGET_FLAGS, TARGET_USAGE, TargetError, unknownKind } from "./cli-target.js";
+import { missingResource, openTarget, parseResourceCommand } from "./cli-target.js";
 import { conditionsOf, formatAge, formatTable } from "./resource-readiness.js";
 
 export const GET_USAGE = `Usage: converge get <kind> <uid> [flags]
@@ -12,21 +10,13 @@ Shows one resource: its metadata, spec, status and conditions
 `;
 
 export async function runGet(args: readonly string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs("get", args, TARGET_FLAGS, ["kind", "uid"]);
-  if (values.help === true) {
-    io.stdout.write(`${GET_USAGE}\n${TARGET_USAGE}`);
-    return 0;
-  }
-  const kind = checkName(KindSchema, positionals.kind, "<kind>");
-  const uid = checkName(UidSchema, positionals.uid, "<uid>");
-  const target = parseTarget(values);
+  const parsed = parseResourceCommand("get", args, io, GET_USAGE);
+  if (parsed === undefined) return 0;
+  const { kind, uid, target } = parsed;
   const bucket = await openTarget(target, io, { create: false });
   try {
     const resource = await bucket.storage.load(kind, uid);
-    if (resource === undefined) {
-      if ((await bucket.storage.list(kind)).length === 0) throw await unknownKind(bucket, kind);
-      throw new TargetError(`${kind}/${uid} does not exist in ${bucket.where}`);
-    }
+    if (resource === undefined) throw await missingResource(bucket, kind, uid);
     io.stdout.write(target.output === "json" ? `${JSON.stringify(resource, null, 2)}\n` : describeResource(resource, Date.now()));
     return 0;
   } finally {

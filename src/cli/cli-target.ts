@@ -8,7 +8,8 @@ import { parseKvKey } from "../storage/kv-key.js";
 import { connectNats, redactServers } from "../events/nats-connection.js";
 import { defaultLogger } from "../reconcile/logger.js";
 import { KvStorage } from "../storage/kv-storage.js";
-import { validateFlags, type FlagValues } from "./cli-args.js";
+import { KindSchema, UidSchema } from "../codec/names.js";
+import { parseCommandArgs, validateFlags, type FlagValues } from "./cli-args.js";
 import type { CliIO } from "./cli-io.js";
 import { NATS_SERVERS, NATS_SERVERS_MESSAGE } from "./demo-options.js";
 import { UsageError } from "./usage-error.js";
@@ -199,6 +200,27 @@ export async function unknownKind(target: Target, kind: string): Promise<TargetE
   return new TargetError(
     `no resources of kind ${kind} in ${target.where}${kinds.length > 0 ? ` (kinds there: ${kinds.join(", ")})` : " (it is empty)"}`,
   );
+}
+
+/** Why `kind/uid` is not there: the whole kind is missing (likely a typo), or just that resource. */
+export async function missingResource(target: Target, kind: string, uid: string): Promise<TargetError> {
+  if ((await target.storage.list(kind)).length === 0) return unknownKind(target, kind);
+  return new TargetError(`${kind}/${uid} does not exist in ${target.where}`);
+}
+
+/**
+ * The arguments of a `<command> <kind> <uid>` command, checked; undefined
+ * once `--help` has printed `usage`.
+ */
+export function parseResourceCommand(command: string, args: readonly string[], io: CliIO, usage: string): { kind: string; uid: string; target: TargetOptions } | undefined {
+  const { values, positionals } = parseCommandArgs(command, args, TARGET_FLAGS, ["kind", "uid"]);
+  if (values.help === true) {
+    io.stdout.write(`${usage}\n${TARGET_USAGE}`);
+    return undefined;
+  }
+  const kind = checkName(KindSchema, positionals.kind, "<kind>");
+  const uid = checkName(UidSchema, positionals.uid, "<uid>");
+  return { kind, uid, target: parseTarget(values) };
 }
 
 /** A kind or uid argument that can never name a resource: a usage error. */
