@@ -2,20 +2,25 @@
 // web-standard Request/Response: Bun.serve and Deno.serve call `app.fetch`
 // directly, and examples/embed-node.ts adapts node:http to it (like hono).
 //
-//   GET  /healthz                      200 while the process serves
-//   GET  /readyz                       200 once the controller started and listed, else 503
-//   GET  /resources/:kind/:uid         spec, status, conditions (404 when missing);
-//        ?wait=<ms>&after=<revision>   long-poll: answers once the revision exceeds `after`
+//   GET    /healthz                    200 while the process serves
+//   GET    /readyz                     200 once the controller started and listed, else 503
+//   GET    /metrics                    Prometheus text (/metrics.json: a snapshot)
+//   GET    /resources/:kind            the kind's resources; ?selector=k=v,k2=v2 filters on labels
+//   GET    /resources/:kind/:uid       spec, status, conditions (404 when missing);
+//          ?wait=<ms>&after=<revision> long-poll: answers once the revision exceeds `after`
 //                                      (default: the current one), or after `wait` ms
-//   PUT  /resources/:kind/:uid         desired state: {"spec": …, "metadata"?: {labels…}};
+//   PUT    /resources/:kind/:uid       desired state: {"spec": …, "metadata"?: {labels…}}, checked
+//                                      against the kind's schema (400 naming the field);
 //                                      `If-Match: "<revision>"` makes it compare-and-swap
+//   DELETE /resources/:kind/:uid       deletes it (200), or marks it while finalizers hold it (202)
+import * as v from "valibot";
+import { ControllerMetrics, PROMETHEUS_CONTENT_TYPE } from "../src/metrics.js";
 import {
   ConflictError,
   Controller,
   InMemoryEventBus,
   InMemoryStorage,
   StorageClient,
-  StorageClosedError,
   ValidationError,
   assertKind,
   assertUid,
@@ -26,6 +31,18 @@ import {
   type Resource,
   type Storage,
 } from "../src/index.js";
+import {
+  HttpError,
+  decodeSegment,
+  errorResponse,
+  etag,
+  json,
+  nonNegativeInteger,
+  only,
+  parseIfMatch,
+  parseSelector,
+  readJsonBody,
+} from "./embed-http.js";
 
 export interface EmbedAppOptions {
   storage: Storage;
@@ -33,6 +50,10 @@ export interface EmbedAppOptions {
   kinds: readonly string[];
   /** True once the controller has started and done its initial list. */
   isReady: () => boolean;
+  /** Per kind, a valibot schema of `spec`: a PUT whose spec fails it is answered 400 naming the field. */
+  specSchemas?: Readonly<Record<string, v.GenericSchema>>;
+  /** Served at /metrics and /metrics.json (a ControllerMetrics fits); 404 without. */
+  metrics?: { prometheus(): string; snapshot(): unknown };
   /** Longest `?wait=` honoured, in ms (longer ones are cut to it). Default 30 000. */
   maxWaitMs?: number;
   /** Largest PUT body accepted, in bytes. Default 1 MiB. */
@@ -41,8 +62,12 @@ export interface EmbedAppOptions {
 
 export interface EmbedApp {
   fetch(request: Request): Promise<Response>;
-  /** Answers pending long-polls now and every later request with 503, so servers can close at once. */
-  close(): void;
+  /**
+   * Answers pending long-polls now (with the current state) and every later
+   * request with 503; resolves once every request in flight has its answer,
+   * so a server closed after it cuts none off.
+   */
+  close(): Promise<void>;
 }
 
 /** Where and how a runtime adapter (embed-node/-bun/-deno) listens. */
@@ -53,7 +78,7 @@ export interface ServeOptions {
   hostname?: string;
 }
 
-/** A listening server: where it is and how to stop it. Call `app.close()` first to answer pending long-polls. */
+/** A listening server: where it is and how to stop it. Await `app.close()` first to answer pending long-polls. */
 export interface Served {
   readonly url: string;
   close(): Promise<void>;
@@ -72,48 +97,63 @@ export interface ResourceView {
 }
 
 const PUT_FIELDS: ReadonlySet<string> = new Set(["kind", "uid", "metadata", "spec"]);
+/** Metadata that reconcilers and DELETE set; a client setting it could block deletion or be garbage-collected. */
+const SERVER_METADATA = ["finalizers", "ownerUid", "ownerKind", "deletedAt"] as const;
 const PUT_RETRIES = 5;
 
-/** An answer with a status, decided while handling a request. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly path?: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
 export function createEmbedApp(options: EmbedAppOptions): EmbedApp {
-  const { storage, isReady } = options;
+  const { storage, isReady, metrics } = options;
   const kinds = new Set(options.kinds);
+  const specSchemas = options.specSchemas ?? {};
   const maxWaitMs = options.maxWaitMs ?? 30_000;
   const maxBodyBytes = options.maxBodyBytes ?? 1 << 20;
   const client = new StorageClient(storage);
-  // Aborted by close(): every pending long-poll answers at once.
-  const closing = new AbortController();
+  let closed = false;
+  // Each pending long-poll's own controller, aborted by close(). Not one
+  // service-lifetime signal combined into each (AbortSignal.any): on Node 20
+  // every combination stays registered on the long-lived signal, a leak per long-poll.
+  const longPolls = new Set<AbortController>();
+  let inFlight = 0;
+  const drained: (() => void)[] = [];
 
   async function route(request: Request): Promise<Response> {
-    if (closing.signal.aborted) throw new HttpError(503, "ERR_CLOSING", "the service is shutting down");
-    const url = new URL(request.url);
+    if (closed) throw new HttpError(503, "ERR_CLOSING", "the service is shutting down");
+    const url = URL.canParse(request.url) ? new URL(request.url) : undefined;
+    // Bun hands a Host such as "a b" through: the client's mistake, not the service's.
+    if (url === undefined) throw new HttpError(400, "ERR_BAD_REQUEST", `${JSON.stringify(request.url)} is not a valid URL (check the Host header)`, "host");
     const path = url.pathname;
     if (path === "/healthz") return only(request, "GET", () => json(200, { status: "ok" }));
     if (path === "/readyz") {
       return only(request, "GET", () => (isReady() ? json(200, { status: "ready" }) : json(503, { status: "starting" })));
     }
+    if (metrics && path === "/metrics") {
+      return only(request, "GET", () => new Response(metrics.prometheus(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } }));
+    }
+    if (metrics && path === "/metrics.json") return only(request, "GET", () => json(200, metrics.snapshot()));
     const parts = path.split("/");
-    if (parts.length === 4 && parts[0] === "" && parts[1] === "resources") {
+    if ((parts.length === 3 || parts.length === 4) && parts[0] === "" && parts[1] === "resources") {
       const kind = assertKind(decodeSegment(parts[2], "kind"), "kind");
-      const uid = assertUid(decodeSegment(parts[3], "uid"), "uid");
+      const uid = parts.length === 4 ? assertUid(decodeSegment(parts[3], "uid"), "uid") : undefined;
       if (!kinds.has(kind)) throw new HttpError(404, "ERR_UNKNOWN_KIND", `no reconciler serves kind ${kind} (served: ${[...kinds].join(", ")})`, "kind");
+      if (uid === undefined) {
+        if (request.method !== "GET" && request.method !== "HEAD") throw new HttpError(405, "ERR_METHOD", `${request.method} is not allowed here`, undefined, { allow: "GET" });
+        return list(kind, url.searchParams);
+      }
       if (request.method === "GET") return get(kind, uid, url.searchParams, request.signal);
       if (request.method === "PUT") return put(kind, uid, request);
-      throw new HttpError(405, "ERR_METHOD", `${request.method} is not allowed here`, undefined, { allow: "GET, PUT" });
+      if (request.method === "DELETE") return remove(kind, uid);
+      throw new HttpError(405, "ERR_METHOD", `${request.method} is not allowed here`, undefined, { allow: "GET, PUT, DELETE" });
     }
     throw new HttpError(404, "ERR_NOT_FOUND", `no route for ${request.method} ${path}`);
+  }
+
+  async function list(kind: string, query: URLSearchParams): Promise<Response> {
+    const selector = parseSelector(query.get("selector"));
+    const items = (await storage.loadAll(kind))
+      .filter((r) => Object.entries(selector).every(([key, value]) => r.metadata?.labels?.[key] === value))
+      .sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0))
+      .map(view);
+    return json(200, { kind, items });
   }
 
   async function get(kind: string, uid: string, query: URLSearchParams, requestSignal: AbortSignal): Promise<Response> {
@@ -121,11 +161,16 @@ export function createEmbedApp(options: EmbedAppOptions): EmbedApp {
     const after = query.has("after") ? nonNegativeInteger(query.get("after"), "query.after") : undefined;
     if (wait === 0) return viewOrNotFound(kind, uid, await storage.load(kind, uid));
 
-    // Not AbortSignal.timeout: Node unrefs its timer, and a pending answer must keep the process alive.
+    // Ends the wait: its time is up, the client left, or close().
     const done = new AbortController();
-    const timer = setTimeout(() => done.abort(), wait);
+    const end = () => done.abort();
+    longPolls.add(done);
+    requestSignal.addEventListener("abort", end, { once: true });
+    if (requestSignal.aborted) end();
+    // Not AbortSignal.timeout: Node unrefs its timer, and a pending answer must keep the process alive.
+    const timer = setTimeout(end, wait);
     // Watch before loading: a write between the two is seen, never missed.
-    const changes = storage.watch(kind, { signal: AbortSignal.any([done.signal, requestSignal, closing.signal]) });
+    const changes = storage.watch(kind, { signal: done.signal });
     try {
       const current = await storage.load(kind, uid);
       const threshold = after ?? current?.metadata?.revision ?? 0;
@@ -134,17 +179,19 @@ export function createEmbedApp(options: EmbedAppOptions): EmbedApp {
         if (change.uid !== uid || change.revision <= threshold) continue;
         return viewOrNotFound(kind, uid, change.type === "put" ? change.value : undefined);
       }
-      // Waited long enough (or the client left): the current state.
+      // Waited long enough (or the client left, or the service is closing): the current state.
       return viewOrNotFound(kind, uid, await storage.load(kind, uid));
     } finally {
       clearTimeout(timer);
-      done.abort();
+      end();
+      longPolls.delete(done);
+      requestSignal.removeEventListener("abort", end);
     }
   }
 
   async function put(kind: string, uid: string, request: Request): Promise<Response> {
     const body = await readJsonBody(request, maxBodyBytes);
-    const desired = desiredResource(kind, uid, body);
+    const desired = desiredResource(kind, uid, body, specSchemas[kind]);
     const ifMatch = parseIfMatch(request.headers.get("if-match"));
     for (let attempt = 1; ; attempt++) {
       const current = await storage.load(kind, uid);
@@ -154,7 +201,8 @@ export function createEmbedApp(options: EmbedAppOptions): EmbedApp {
           const created = await client.create(desired);
           return json(201, view(created), etag(created.metadata?.revision ?? 0));
         }
-        // update() keeps the stored status and bumps generation when the spec changed.
+        // update() keeps the stored status and bumps generation when the spec changed;
+        // finalizers and owner stay as the reconcilers left them.
         const expected = ifMatch ?? current.metadata?.revision;
         const metadata = { ...current.metadata, ...desired.metadata, revision: expected };
         const updated = await client.update({ ...desired, metadata });
@@ -170,22 +218,35 @@ export function createEmbedApp(options: EmbedAppOptions): EmbedApp {
     }
   }
 
+  /** As StorageClient.delete: gone at once, or marked (202) while finalizers hold it. */
+  async function remove(kind: string, uid: string): Promise<Response> {
+    if (!(await client.delete(kind, uid))) throw new HttpError(404, "ERR_NOT_FOUND", `${kind}/${uid} does not exist`);
+    const left = await storage.load(kind, uid);
+    if (left === undefined) return json(200, { kind, uid, deleted: true });
+    return json(202, { ...view(left), deleted: false, finalizers: left.metadata?.finalizers ?? [] });
+  }
+
   return {
     async fetch(request: Request): Promise<Response> {
+      inFlight++;
       try {
         return await route(request);
       } catch (error) {
         return errorResponse(error);
+      } finally {
+        if (--inFlight === 0) drained.splice(0).forEach((resolve) => resolve());
       }
     },
-    close(): void {
-      closing.abort();
+    close(): Promise<void> {
+      closed = true;
+      for (const longPoll of longPolls) longPoll.abort();
+      return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => drained.push(resolve));
     },
   };
 }
 
 /** The stored resource for a PUT body: `spec` and optional `metadata`; kind and uid come from the path. */
-function desiredResource(kind: string, uid: string, body: unknown): Resource {
+function desiredResource(kind: string, uid: string, body: unknown, specSchema: v.GenericSchema | undefined): Resource {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new ValidationError("body", `must be a JSON object like {"spec": {…}}, got ${body === null ? "null" : Array.isArray(body) ? "an array" : typeof body}`);
   }
@@ -201,48 +262,29 @@ function desiredResource(kind: string, uid: string, body: unknown): Resource {
     throw new ValidationError("body.uid", `${JSON.stringify(fields.uid)} differs from the path's uid ${JSON.stringify(uid)}`);
   }
   const parsed = parseResource({ ...fields, kind, uid }, "body");
+  // A spec the reconciler cannot read would fail for ever: refused here, where the client sees why.
+  if (typeof parsed.spec !== "object" || parsed.spec === null || Array.isArray(parsed.spec)) {
+    const got = parsed.spec === null ? "null" : Array.isArray(parsed.spec) ? "an array" : typeof parsed.spec;
+    throw new ValidationError("body.spec", `must be a JSON object, got ${got}`);
+  }
+  if (specSchema !== undefined) {
+    const result = v.safeParse(specSchema, parsed.spec);
+    if (!result.success) {
+      const issue = result.issues[0];
+      const path = ["body", "spec", ...(issue.path ?? []).map((p) => String(p.key))].join(".");
+      throw new ValidationError(path, issue.message);
+    }
+  }
   const resource: Resource = { kind, uid, spec: parsed.spec };
   if (parsed.metadata) {
+    for (const key of SERVER_METADATA) {
+      if (parsed.metadata[key] !== undefined) throw new ValidationError(`body.metadata.${key}`, "is set by reconcilers (and DELETE), not by clients");
+    }
     // Revision and generation are the server's: ignored, like storage ignores a carried revision.
     const { revision: _revision, generation: _generation, ...rest } = parsed.metadata;
     resource.metadata = rest;
   }
   return resource;
-}
-
-async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
-  // Parsed as JSON whatever the content-type says (curl -d sends form-urlencoded).
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > maxBytes) throw new HttpError(413, "ERR_TOO_LARGE", `body is ${declared} bytes; at most ${maxBytes} are accepted`);
-  // Read with a running count: a body without content-length is cut off at the limit too.
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        throw new HttpError(413, "ERR_TOO_LARGE", `body exceeds ${maxBytes} bytes`);
-      }
-      chunks.push(value);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") throw new ValidationError("body", 'is empty; send JSON like {"spec": {…}}');
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ValidationError("body", `is not valid JSON: ${(error as Error).message}`);
-  }
 }
 
 function view(resource: Resource): ResourceView {
@@ -264,56 +306,14 @@ function viewOrNotFound(kind: string, uid: string, resource: Resource | undefine
   return json(200, view(resource), etag(resource.metadata?.revision ?? 0));
 }
 
-function only(request: Request, method: string, answer: () => Response): Response {
-  if (request.method !== method && !(method === "GET" && request.method === "HEAD")) {
-    throw new HttpError(405, "ERR_METHOD", `${request.method} is not allowed here`, undefined, { allow: method });
-  }
-  return answer();
-}
-
-function decodeSegment(segment: string, path: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new ValidationError(path, `${JSON.stringify(segment)} is not valid percent-encoding`);
-  }
-}
-
-function nonNegativeInteger(value: string | null, path: string): number {
-  const n = Number(value);
-  if (value === null || !/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
-    throw new ValidationError(path, `${JSON.stringify(value)} must be a non-negative integer`);
-  }
-  return n;
-}
-
-/** `"12"`, `12` or `W/"12"` -> 12; absent -> undefined. */
-function parseIfMatch(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(header);
-  if (!match) throw new ValidationError("if-match", `${JSON.stringify(header)} must be a revision such as "12"`);
-  return Number(match[1]);
-}
-
-function etag(revision: number): Record<string, string> {
-  return { etag: `"${revision}"` };
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
-  });
-}
-
-function errorResponse(error: unknown): Response {
-  if (error instanceof HttpError) {
-    return json(error.status, { error: error.code, message: error.message, ...(error.path ? { path: error.path } : {}) }, error.headers);
-  }
-  if (error instanceof ValidationError) return json(400, { error: error.code, message: error.message, path: error.path });
-  if (error instanceof StorageClosedError) return json(503, { error: error.code, message: "the service is shutting down" });
-  return json(500, { error: "ERR_INTERNAL", message: String((error as Error)?.message ?? error) });
-}
+/** The Device kind's desired state, as examples/device-reconciler.ts reads it. */
+export const DeviceSpecSchema = v.strictObject(
+  {
+    desired: v.picklist(["running", "stopped"], 'must be "running" or "stopped"'),
+    config: v.optional(v.string("must be a string")),
+  },
+  'must be an object like {"desired": "running"} (fields: desired, config)',
+);
 
 export interface DeviceServiceOptions {
   /** Where the Device reconciler runs. Default "worker" (a thread pool). */
@@ -329,7 +329,7 @@ export interface DeviceService {
   readonly controller: Controller;
   /** Resolves once the controller has started and done its initial list (/readyz turns 200). */
   readonly ready: Promise<void>;
-  /** Stops answering, drains the controller, closes bus and storage. */
+  /** Answers pending requests, then drains the controller and closes bus and storage. */
   close(): Promise<void>;
 }
 
@@ -341,20 +341,23 @@ export interface DeviceService {
 export function startDeviceService(options: DeviceServiceOptions = {}): DeviceService {
   const bus = new InMemoryEventBus(1000, 10);
   const storage = new InMemoryStorage();
+  const metrics = new ControllerMetrics();
   const controller = new Controller(bus, storage, {
     workers: options.workers ?? 2,
     isolation: options.isolation ?? "worker",
+    metrics,
     ...(options.logger ? { logger: options.logger } : {}),
   });
   let isReady = false;
-  const app = createEmbedApp({ storage, kinds: ["Device"], isReady: () => isReady });
+  const app = createEmbedApp({ storage, kinds: ["Device"], specSchemas: { Device: DeviceSpecSchema }, metrics, isReady: () => isReady });
   const ready = (async () => {
-    await controller.registerReconciler(new URL("./device-reconciler.js", import.meta.url));
+    // The controller checks stored resources too (one written around the app gets Valid=False).
+    await controller.registerReconciler(new URL("./device-reconciler.js", import.meta.url), { schema: v.looseObject({ spec: DeviceSpecSchema }) });
     await controller.start();
     isReady = true;
   })();
   // Callers may never await `ready`: a failed start must not become an unhandled rejection.
-  ready.catch((error) => (options.logger ?? console).error("device service failed to start:", error));
+  ready.catch((error: unknown) => (options.logger ?? console).error({ err: error }, "device service failed to start"));
   let closed: Promise<void> | undefined;
   return {
     app,
@@ -363,7 +366,7 @@ export function startDeviceService(options: DeviceServiceOptions = {}): DeviceSe
     ready,
     close() {
       closed ??= (async () => {
-        app.close();
+        await app.close();
         isReady = false;
         await ready.catch(() => {});
         await controller.stop();

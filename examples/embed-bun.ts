@@ -32,8 +32,9 @@ export function serveBun(app: EmbedApp, options: ServeOptions = {}): Served {
   const server = bun().serve({ port: options.port ?? 0, hostname, idleTimeout: 60, fetch: (request) => app.fetch(request) });
   return {
     url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
+    // Graceful: requests in flight finish (app.close() has answered the long-polls).
     close: async () => {
-      await server.stop(true);
+      await server.stop(false);
     },
   };
 }
@@ -41,11 +42,13 @@ export function serveBun(app: EmbedApp, options: ServeOptions = {}): Served {
 if ((import.meta as { main?: boolean }).main) {
   const service = startDeviceService();
   const served = serveBun(service.app, { port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST ?? "127.0.0.1" });
-  console.log(`converge device service on ${served.url}: GET /healthz /readyz /resources/Device/:uid, PUT /resources/Device/:uid`);
+  console.log(`converge device service on ${served.url}: GET /healthz /readyz /metrics /resources/Device[/:uid], PUT and DELETE /resources/Device/:uid`);
+  // SIGTERM drains like Ctrl-C: pending long-polls are answered, then the server closes, then the controller stops.
   const shutdown = async () => {
-    service.app.close();
+    await service.app.close();
     await served.close();
     await service.close();
+    console.log("converge device service stopped");
   };
   process.once("SIGINT", () => void shutdown());
   process.once("SIGTERM", () => void shutdown());

@@ -42,14 +42,15 @@ if ((import.meta as { main?: boolean }).main) {
   const env = deno().env;
   const service = startDeviceService();
   const served = serveDeno(service.app, { port: Number(env.get("PORT") ?? 8080), hostname: env.get("HOST") ?? "127.0.0.1" });
-  console.log(`converge device service on ${served.url}: GET /healthz /readyz /resources/Device/:uid, PUT /resources/Device/:uid`);
+  console.log(`converge device service on ${served.url}: GET /healthz /readyz /metrics /resources/Device[/:uid], PUT and DELETE /resources/Device/:uid`);
   const shutdown = async () => {
     // A signal listener keeps Deno running: remove both, then let the process end on its own.
     deno().removeSignalListener("SIGINT", onSignal);
     deno().removeSignalListener("SIGTERM", onSignal);
-    service.app.close();
+    await service.app.close();
     await served.close();
     await service.close();
+    console.log("converge device service stopped");
   };
   const onSignal = () => void shutdown();
   deno().addSignalListener("SIGINT", onSignal);

@@ -27,12 +27,22 @@ export async function serveNode(app: EmbedApp, options: ServeOptions = {}): Prom
     url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+        // A connection still writing its answer (app.close() answered every
+        // long-poll) finishes it; one a client keeps open past the grace is cut.
+        const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close((error) => {
+          clearTimeout(force);
+          if (error) reject(error);
+          else resolve();
+        });
         // Idle keep-alive sockets would hold close() open.
-        server.closeAllConnections();
+        server.closeIdleConnections();
       }),
   };
 }
+
+/** How long close() lets connections still answering finish before it cuts them. */
+const CLOSE_GRACE_MS = 2_000;
 
 async function handle(app: EmbedApp, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // The client leaving aborts the request's signal, which ends a long-poll.
@@ -44,7 +54,14 @@ async function handle(app: EmbedApp, req: IncomingMessage, res: ServerResponse):
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
-    const request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+    const url = requestUrl(req.headers.host, req.url);
+    if (url === undefined) {
+      // A Host such as "a b" is the client's mistake: 400, not a TypeError turned 500.
+      res.writeHead(400, { "content-type": "application/json; charset=utf-8" });
+      res.end(JSON.stringify({ error: "ERR_BAD_REQUEST", message: `host: ${JSON.stringify(req.headers.host)} is not a valid host`, path: "host" }));
+      return;
+    }
+    const request = new Request(url, {
       method: req.method,
       headers,
       signal: left.signal,
@@ -61,14 +78,26 @@ async function handle(app: EmbedApp, req: IncomingMessage, res: ServerResponse):
   }
 }
 
+/** The request's URL, or undefined when its Host header (or target) cannot form one. */
+function requestUrl(host: string | undefined, target: string | undefined): string | undefined {
+  const url = `http://${host ?? "localhost"}${target ?? "/"}`;
+  try {
+    return new URL(url).host === (host ?? "localhost").toLowerCase() ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const service = startDeviceService();
   const served = await serveNode(service.app, { port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST ?? "127.0.0.1" });
-  console.log(`converge device service on ${served.url}: GET /healthz /readyz /resources/Device/:uid, PUT /resources/Device/:uid`);
+  console.log(`converge device service on ${served.url}: GET /healthz /readyz /metrics /resources/Device[/:uid], PUT and DELETE /resources/Device/:uid`);
+  // SIGTERM drains like Ctrl-C: pending long-polls are answered, then the server closes, then the controller stops.
   const shutdown = async () => {
-    service.app.close();
+    await service.app.close();
     await served.close();
     await service.close();
+    console.log("converge device service stopped");
   };
   process.once("SIGINT", () => void shutdown());
   process.once("SIGTERM", () => void shutdown());

@@ -1,4 +1,4 @@
-import { formatLine, type Logger } from "../reconcile/logger.js";
+import { formatLog, type LogFields, type Logger } from "../reconcile/logger.js";
 
 /**
  * The demo's logger: warn level, and at most `maxWarnings` warnings printed.
@@ -21,17 +21,17 @@ export class CappedLogger implements Logger {
     return Math.max(0, this.#warnings - this.#maxWarnings);
   }
 
-  debug(_message: string, ..._args: unknown[]): void {}
+  debug(_first: string | LogFields, ..._rest: unknown[]): void {}
 
-  info(_message: string, ..._args: unknown[]): void {}
+  info(_first: string | LogFields, ..._rest: unknown[]): void {}
 
-  warn(message: string, ...args: unknown[]): void {
+  warn(first: string | LogFields, ...rest: unknown[]): void {
     this.#warnings++;
-    if (this.#warnings <= this.#maxWarnings) this.#print(formatLine("warn", message, args));
+    if (this.#warnings <= this.#maxWarnings) this.#print(formatLog("warn", first, rest));
     if (this.#warnings === this.#maxWarnings + 1) this.#print("[WARN] (further warnings are counted, not printed)");
   }
 
-  error(message: string, ...args: unknown[]): void {
-    this.#print(formatLine("error", message, args));
+  error(first: string | LogFields, ...rest: unknown[]): void {
+    this.#print(formatLog("error", first, rest));
   }
 }

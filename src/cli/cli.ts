@@ -1,9 +1,17 @@
 import { availableParallelism } from "node:os";
+import { APPLY_USAGE, runApply } from "./cli-apply.js";
+import { DELETE_USAGE, runDelete } from "./cli-delete.js";
+import { GET_USAGE, runGet } from "./cli-get.js";
 import { processIO, type CliIO } from "./cli-io.js";
+import { LIST_USAGE, runList } from "./cli-list.js";
+import { runStatus, STATUS_USAGE } from "./cli-status.js";
+import { TARGET_USAGE } from "./cli-target.js";
+import { runWatch, WATCH_USAGE } from "./cli-watch.js";
 import { runDemo } from "./demo.js";
 import { parseDemoArgs } from "./demo-options.js";
 import { demoSucceeded, formatDemoSummary } from "./demo-summary.js";
 import { UsageError } from "./usage-error.js";
+import { ValidationError } from "../codec/errors.js";
 
 /** Exit statuses of `converge`. */
 export const EXIT_OK = 0;
@@ -12,6 +20,13 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** Stopped by Ctrl-C (128 + SIGINT), after printing what it did. */
 export const EXIT_INTERRUPTED = 130;
+/** Stopped by SIGTERM (128 + 15) before it finished, after printing what it did. */
+export const EXIT_TERMINATED = 143;
+
+/** The exit status of a run stopped by `signal` (its abort reason names the signal) that did not succeed. */
+export function interruptedExit(signal: AbortSignal | undefined): number {
+  return signal?.reason === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+}
 
 export interface CliOptions {
   /** Ends a running command early (Ctrl-C); it still reports what it did. */
@@ -21,9 +36,28 @@ export interface CliOptions {
 const USAGE = `Usage: converge <command> [flags]
 
 Commands:
-  demo    drive a fleet of simulated devices to their desired state and print a summary
-  help    show this help (\`converge help demo\` for the demo's flags)
-`;
+  demo                  drive a fleet of simulated devices to their desired state and print a summary
+  list <kind>           the resources of a kind: uid, generation, Ready, reason, age
+  get <kind> <uid>      one resource: spec, status, conditions
+  watch <kind>          one line per change, until Ctrl-C
+  apply -f FILE|-       create resources or update their spec (compare-and-swap)
+  delete <kind> <uid>   delete a resource (finalizers honoured)
+  status                the fleet at a glance: per kind, Ready and not ready by reason
+  help [command]        show this help, or a command's
+
+${TARGET_USAGE}`;
+
+/** Each operator command's own help, after which the connection flags are listed. */
+const COMMAND_USAGE: Record<string, string> = {
+  list: LIST_USAGE,
+  get: GET_USAGE,
+  watch: WATCH_USAGE,
+  apply: APPLY_USAGE,
+  delete: DELETE_USAGE,
+  status: STATUS_USAGE,
+};
+
+const COMMANDS = ["demo", ...Object.keys(COMMAND_USAGE), "help"];
 
 function demoUsage(): string {
   return `Usage: converge demo [flags]
@@ -48,7 +82,8 @@ Flags:
   -h, --help        show this help
 
 Exit status: 0 when every device converged, 1 when some did not, 2 on a usage error,
-130 when interrupted (Ctrl-C; the summary is still printed).
+130 when interrupted by Ctrl-C, 143 by SIGTERM (both drain and still print the summary;
+0 if everything had converged by then).
 `;
 }
 
@@ -63,24 +98,42 @@ export async function runCli(args: readonly string[], io: CliIO = processIO(), o
     switch (command) {
       case "demo":
         return await demo(rest, io, options);
+      case "list":
+        return await runList(rest, io);
+      case "get":
+        return await runGet(rest, io);
+      case "watch":
+        return await runWatch(rest, io, options.signal);
+      case "apply":
+        return await runApply(rest, io);
+      case "delete":
+        return await runDelete(rest, io);
+      case "status":
+        return await runStatus(rest, io, options.signal);
       case "help":
       case "--help":
-      case "-h":
-        if (command === "help" && rest[0] === "demo") io.stdout.write(demoUsage());
+      case "-h": {
+        const topic = command === "help" ? rest[0] : undefined;
+        if (topic === "demo") io.stdout.write(demoUsage());
+        else if (topic !== undefined && COMMAND_USAGE[topic] !== undefined) io.stdout.write(`${COMMAND_USAGE[topic]}\n${TARGET_USAGE}`);
         else io.stdout.write(USAGE);
         return EXIT_OK;
+      }
       case undefined:
         throw new UsageError(undefined, "a command is required");
       default:
-        throw new UsageError(undefined, `unknown command ${JSON.stringify(command)}; the commands are: demo, help`);
+        throw new UsageError(undefined, `unknown command ${JSON.stringify(command)}; the commands are: ${COMMANDS.join(", ")}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      const help = command === "demo" ? "converge demo --help" : "converge help";
-      io.stderr.write(`converge: ${error.message}\nRun \`${help}\` for usage.\n`);
+    if (error instanceof UsageError || error instanceof ValidationError) {
+      const known = command !== undefined && COMMANDS.includes(command) && command !== "help";
+      const help = known ? `converge ${command} --help` : "converge help";
+      io.stderr.write(`converge${known ? ` ${command}` : ""}: ${error.message}\nRun \`${help}\` for usage.\n`);
       return EXIT_USAGE;
     }
-    io.stderr.write(`converge ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    // One line: what failed, no stack (TargetError, a storage error, a NATS failure).
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`converge ${command}: ${message.split("\n")[0]}\n`);
     return EXIT_FAILURE;
   }
 }
@@ -94,5 +147,5 @@ async function demo(args: readonly string[], io: CliIO, options: CliOptions): Pr
   const summary = await runDemo({ ...parsed.options, signal: options.signal }, io);
   io.stdout.write(formatDemoSummary(summary, parsed.options.timeoutMs));
   if (demoSucceeded(summary)) return EXIT_OK;
-  return summary.outcome === "interrupted" ? EXIT_INTERRUPTED : EXIT_FAILURE;
+  return summary.outcome === "interrupted" ? interruptedExit(options.signal) : EXIT_FAILURE;
 }

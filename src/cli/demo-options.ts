@@ -11,6 +11,10 @@ export const MAX_DEVICES = 1_000_000;
 export const MAX_WORKERS = 1_024;
 
 export const MAX_TIMEOUT_MS = 86_400_000;
+
+/** `--nats`: one or more servers, comma-separated; shared by every command that connects. */
+export const NATS_SERVERS = /^((nats|tls):\/\/)?[^\s,/]+(:\d+)?(,((nats|tls):\/\/)?[^\s,/]+(:\d+)?)*$/;
+export const NATS_SERVERS_MESSAGE = "must be nats://host:port (comma-separated for several)";
 const TIMEOUT_MESSAGE = "must be more than 0 and at most one day (86400 s)";
 
 /** What `converge demo` runs; `runDemo` takes the same (timeout in ms there, seconds on the command line). */
@@ -73,7 +77,7 @@ const DemoOptionsSchema = v.strictObject(
     nats: v.optional(
       v.pipe(
         v.string("must be a string"),
-        v.regex(/^((nats|tls):\/\/)?[^\s,/]+(:\d+)?(,((nats|tls):\/\/)?[^\s,/]+(:\d+)?)*$/, "must be nats://host:port (comma-separated for several)"),
+        v.regex(NATS_SERVERS, NATS_SERVERS_MESSAGE),
       ),
     ),
   },
@@ -216,7 +220,7 @@ function joinNegativeValues(args: readonly string[]): string[] {
 }
 
 /** parseArgs's errors say the flag in quotes; the usage error names it first. */
-function fromParseArgsError(error: unknown): unknown {
+export function fromParseArgsError(error: unknown, positionals = "demo takes flags only"): unknown {
   const code = (error as { code?: unknown })?.code;
   if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) return error;
   const message = (error as Error).message.split("\n")[0];
@@ -227,7 +231,7 @@ function fromParseArgsError(error: unknown): unknown {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return new UsageError(flag, "unknown flag", { cause: error });
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return new UsageError(flag, "unexpected argument: demo takes flags only", { cause: error });
+      return new UsageError(flag, `unexpected argument: ${positionals}`, { cause: error });
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
       return new UsageError(
         flag,

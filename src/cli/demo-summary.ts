@@ -1,5 +1,6 @@
 import type { Isolation } from "../reconcile/controller.js";
 import type { LatencySummary } from "./latency-recorder.js";
+import { convergenceChart } from "./terminal-chart.js";
 
 /** How a demo run ended. */
 export type DemoOutcome = "converged" | "timeout" | "interrupted" | "error";
@@ -32,6 +33,9 @@ export interface DemoSummary {
   failRate: number;
   /** Warnings counted but not printed. */
   suppressedWarnings: number;
+  /** Converged devices sampled every `convergenceIntervalMs` from the start, for the chart. */
+  convergence: number[];
+  convergenceIntervalMs: number;
 }
 
 /** True when every device converged and every planned change was made. */
@@ -56,6 +60,10 @@ export function formatDemoSummary(s: DemoSummary, timeoutMs?: number): string {
     `  backend         ${s.backend}`,
   ];
   if (s.suppressedWarnings > 0) lines.push(`  warnings        ${s.suppressedWarnings} not printed`);
+  if (s.convergence.length > 1) {
+    lines.push("  convergence     devices converged over time");
+    for (const row of convergenceChart(s.convergence, s.devices, s.convergenceIntervalMs, { width: 48, height: 4 })) lines.push(`    ${row}`);
+  }
   if (!demoSucceeded(s)) {
     const why =
       s.outcome === "interrupted" ? "before the run was interrupted"

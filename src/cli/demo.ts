@@ -15,10 +15,13 @@ import { DEMO_DEVICE_KIND, FAIL_RATE_ENV, type DemoDevice, type DeviceState } fr
 import { resolveDemoOptions, type DemoOptions } from "./demo-options.js";
 import type { DemoOutcome, DemoSummary } from "./demo-summary.js";
 import { FleetTracker } from "./fleet-tracker.js";
+import { NatsOutageReporter } from "./nats-outage-reporter.js";
 import { ProgressReporter } from "./progress-reporter.js";
 
 /** Devices created concurrently between turns of the event loop, so progress, workers and the watch keep up. */
 const CREATE_CHUNK = 1_024;
+/** How often the converged count is sampled for the summary's chart. */
+const CONVERGENCE_SAMPLE_MS = 100;
 /** A flip that keeps conflicting with status writes is given up after this many tries. */
 const FLIP_ATTEMPTS = 10;
 
@@ -57,6 +60,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     metrics,
   });
   const unwatchNats = metrics && backends.connection ? metrics.watchNatsConnection(backends.connection) : undefined;
+  const outage = new NatsOutageReporter((line) => progress.printAbove(line));
+  if (backends.connection) outage.watch(backends.connection);
   const metricsServer = metrics ? await serveMetrics({ port: opts.metricsPort!, metrics, health: controller.health }) : undefined;
   if (metricsServer) progress.printAbove(`metrics on ${metricsServer.url}/metrics (also /metrics.json, /healthz, /readyz)`);
 
@@ -71,6 +76,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
       reconciles: stats.reconciles,
       retries: stats.failed + stats.timeouts + stats.crashes,
       elapsedMs: elapsed(),
+      natsUnavailable: outage.unavailable,
     };
   };
 
@@ -92,7 +98,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     for (let attempt = 1; ; attempt++) {
       const current = await client.get(DEMO_DEVICE_KIND, uid);
       if (current === undefined) {
-        logger.error(`${DEMO_DEVICE_KIND}/${uid}: vanished before its desired state could be changed`);
+        logger.error({ kind: DEMO_DEVICE_KIND, uid }, "vanished before its desired state could be changed");
         finish("error");
         return;
       }
@@ -104,7 +110,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt === FLIP_ATTEMPTS) {
           // That device can never reach the desired state the demo planned for it.
-          logger.error(`${DEMO_DEVICE_KIND}/${uid}: changing its desired state failed:`, error);
+          logger.error({ kind: DEMO_DEVICE_KIND, uid, err: error }, "changing its desired state failed");
           finish("error");
           return;
         }
@@ -130,7 +136,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
       }
     }
   })().catch((error: unknown) => {
-    logger.error("watching the fleet failed:", error);
+    logger.error({ err: error }, "watching the fleet failed");
     finish("error");
   });
 
@@ -138,12 +144,15 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
   // Before start: worker threads copy the environment when they are created.
   process.env[FAIL_RATE_ENV] = String(opts.failRate);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  const convergence: number[] = [];
   let outcome: DemoOutcome;
   try {
     await controller.registerReconciler(demoReconcilerUrl());
     await controller.start();
     startedAt = performance.now();
     timer = setTimeout(() => finish("timeout"), opts.timeoutMs);
+    sampler = setInterval(() => convergence.push(tracker.converged), CONVERGENCE_SAMPLE_MS);
     progress.start();
     let stopCreating = false;
     void ended.then(() => (stopCreating = true));
@@ -162,6 +171,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     await Promise.all(flips);
   } finally {
     clearTimeout(timer);
+    clearInterval(sampler);
+    convergence.push(tracker.converged);
     opts.signal?.removeEventListener("abort", onAbort);
     progress.stop();
     watchAbort.abort();
@@ -198,6 +209,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     failRate: opts.failRate,
     backend: backends.description,
     suppressedWarnings: logger.suppressed,
+    convergence,
+    convergenceIntervalMs: CONVERGENCE_SAMPLE_MS,
   };
 }
 

@@ -7,6 +7,8 @@ export interface ProgressSample {
   reconciles: number;
   retries: number;
   elapsedMs: number;
+  /** NATS is away: said instead of a rate that would only read 0. */
+  natsUnavailable?: boolean;
 }
 
 /** `bar`: one line redrawn in place (a TTY); `lines`: a plain line per second (a pipe, a log); `off`: nothing. */
@@ -88,11 +90,11 @@ export class ProgressReporter {
 function formatBar(s: ProgressSample, rate: number): string {
   const filled = s.total === 0 ? BAR_WIDTH : Math.floor((s.converged / s.total) * BAR_WIDTH);
   const bar = "#".repeat(filled) + "-".repeat(BAR_WIDTH - filled);
-  return `[${bar}] ${s.converged}/${s.total} converged | ${Math.round(rate)} reconciles/s | ${s.retries} retries | ${seconds(s.elapsedMs)}`;
+  return `[${bar}] ${s.converged}/${s.total} converged | ${s.natsUnavailable ? "NATS unavailable" : `${Math.round(rate)} reconciles/s`} | ${s.retries} retries | ${seconds(s.elapsedMs)}`;
 }
 
 function formatLine(s: ProgressSample, rate: number): string {
-  return `${s.converged}/${s.total} converged, ${Math.round(rate)} reconciles/s, ${s.retries} retries, ${seconds(s.elapsedMs)} elapsed`;
+  return `${s.converged}/${s.total} converged, ${s.natsUnavailable ? "NATS unavailable" : `${Math.round(rate)} reconciles/s`}, ${s.retries} retries, ${seconds(s.elapsedMs)} elapsed`;
 }
 
 function seconds(ms: number): string {

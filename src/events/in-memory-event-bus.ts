@@ -15,9 +15,10 @@ const yieldToLoop: (resume: () => void) => void =
   typeof setImmediate === "function" ? (resume) => setImmediate(resume) : (resume) => setTimeout(resume, 0);
 
 /** What the bus logs through; `console` and pino fit. */
+/** Called as `(fields, message)`, pino's order, which `console` takes too; a logger for `(message, ...args)` still fits. */
 export interface EventBusLogger {
-  error(message: string, ...args: unknown[]): void;
-  warn(message: string, ...args: unknown[]): void;
+  error(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
+  warn(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
 }
 
 export interface InMemoryEventBusOptions {
@@ -369,7 +370,7 @@ export class InMemoryEventBus implements EventBus, AsyncDisposable {
       this.#log(
         "error",
         `event handler for pattern ${JSON.stringify(sub.pattern)} (${sub.id}) failed on event ${env.event.id} of type ${env.event.type}`,
-        error,
+        { pattern: sub.pattern, subscription: sub.id, eventId: env.event.id, eventType: env.event.type, err: error },
       );
     }
     if (sub.active) this.#makeReady(sub);
@@ -392,10 +393,9 @@ export class InMemoryEventBus implements EventBus, AsyncDisposable {
   }
 
   // A throwing logger must not break delivery bookkeeping.
-  #log(level: "error" | "warn", message: string, error?: unknown): void {
+  #log(level: "error" | "warn", message: string, fields: Readonly<Record<string, unknown>> = {}): void {
     try {
-      if (error === undefined) this.#logger[level](message);
-      else this.#logger[level](message, error);
+      this.#logger[level](fields, message);
     } catch {
       // Nothing sensible left to report it to.
     }

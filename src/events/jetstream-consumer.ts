@@ -98,6 +98,7 @@ async function adopt(
   if (Object.keys(delta).length === 0) return existing;
   if (delta.filter_subject !== undefined) {
     logger.warn(
+      { consumer: name, stream, from: config.filter_subject ?? "(none)", to: delta.filter_subject },
       `durable consumer ${JSON.stringify(name)} on stream ${stream} changes its filter from ${config.filter_subject ?? "(none)"} to ${delta.filter_subject}`,
     );
   }

@@ -402,7 +402,7 @@ export class JetStreamEventBus implements EventBus, AsyncDisposable {
 
   #log(level: "debug" | "info" | "warn" | "error", message: string): void {
     try {
-      this.#options.logger[level](`JetStream event bus (stream ${this.#options.stream}): ${message}`);
+      this.#options.logger[level]({ stream: this.#options.stream }, `JetStream event bus: ${message}`);
     } catch {
       // A throwing logger must not break publishing or delivery.
     }

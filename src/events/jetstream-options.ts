@@ -4,11 +4,12 @@ import { ValidationError } from "../codec/errors.js";
 import { assertJetStreamName, assertSubjectPrefix, prefixesOverlap } from "./jetstream-names.js";
 
 /** What the JetStream bus logs through; `console`, pino and converge's `defaultLogger()` fit. */
+/** Called as `(fields, message)`, pino's order, which `console` takes too; a logger for `(message, ...args)` still fits. */
 export interface JetStreamEventBusLogger {
-  debug(message: string, ...args: unknown[]): void;
-  info(message: string, ...args: unknown[]): void;
-  warn(message: string, ...args: unknown[]): void;
-  error(message: string, ...args: unknown[]): void;
+  debug(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
+  info(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
+  warn(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
+  error(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
 }
 
 export interface NakDelay {

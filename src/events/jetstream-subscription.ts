@@ -442,10 +442,9 @@ export class JetStreamSubscription implements Subscription {
 
   // A throwing logger must not break the loop.
   #log(level: "debug" | "info" | "warn" | "error", message: string, error?: unknown): void {
-    const line = `JetStream subscription ${JSON.stringify(this.pattern)} (consumer ${this.#info.name} on ${this.#host.options.stream}): ${message}`;
+    const fields = { pattern: this.pattern, consumer: this.#info.name, stream: this.#host.options.stream, ...(error === undefined ? {} : { err: error }) };
     try {
-      if (error === undefined) this.#host.options.logger[level](line);
-      else this.#host.options.logger[level](line, error);
+      this.#host.options.logger[level](fields, `JetStream subscription: ${message}`);
     } catch {
       // Nothing sensible left to report it to.
     }

@@ -23,6 +23,8 @@ export interface NatsConnectOptions {
   maxReconnectAttempts?: number;
   /** Keep retrying the first connect too (default true: a device may boot before its broker). */
   waitOnFirstConnect?: boolean;
+  /** Longest wait for a server to answer a connect, in ms (the client's default is 20 s). */
+  connectTimeoutMs?: number;
   /**
    * Capture where each request started, for error traces. Off by default: the
    * client builds two Error objects per request for it, a sixth of the CPU of a
@@ -63,6 +65,7 @@ const OptionsSchema = v.object(
     reconnectTimeWaitMs: v.optional(v.pipe(v.number("must be an integer >= 1"), v.integer("must be an integer >= 1"), v.minValue(1, "must be an integer >= 1"))),
     maxReconnectAttempts: v.optional(v.pipe(v.number("must be an integer >= -1"), v.integer("must be an integer >= -1"), v.minValue(-1, "must be an integer >= -1"))),
     waitOnFirstConnect: v.optional(v.boolean("must be true or false")),
+    connectTimeoutMs: v.optional(v.pipe(v.number("must be an integer >= 1"), v.integer("must be an integer >= 1"), v.minValue(1, "must be an integer >= 1"))),
     asyncTraces: v.optional(v.boolean("must be true or false")),
   },
   "must be an object",
@@ -100,6 +103,7 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
     waitOnFirstConnect: o.waitOnFirstConnect ?? true,
     noAsyncTraces: !(o.asyncTraces ?? false),
   };
+  if (o.connectTimeoutMs !== undefined) connectOptions.timeout = o.connectTimeoutMs;
   if (o.token !== undefined) connectOptions.token = o.token;
   if (o.user !== undefined) connectOptions.user = o.user;
   if (o.pass !== undefined) connectOptions.pass = o.pass;

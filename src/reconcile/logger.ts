@@ -1,10 +1,23 @@
-/** Anything with these four methods is a logger: `console`, pino, winston. */
+/** Structured fields of a log line: `{ kind, uid, attempt, err }`. */
+export type LogFields = Readonly<Record<string, unknown>>;
+
+/**
+ * Anything with these four methods is a logger: `console`, pino, winston.
+ * The structured form is pino's `(mergingObject, message)` order, which
+ * `console` takes too (it prints both): `logger.warn({ kind, uid, attempt, err }, "reconcile failed")`.
+ * The older `(message, ...args)` form still type-checks while call sites move
+ * over, and so does a logger written for it; an implementation should take
+ * both (`first` is the fields object or the message).
+ */
 export interface Logger {
-  debug(message: string, ...args: unknown[]): void;
-  info(message: string, ...args: unknown[]): void;
-  warn(message: string, ...args: unknown[]): void;
-  error(message: string, ...args: unknown[]): void;
+  debug(first: string | LogFields, ...rest: unknown[]): void;
+  info(first: string | LogFields, ...rest: unknown[]): void;
+  warn(first: string | LogFields, ...rest: unknown[]): void;
+  error(first: string | LogFields, ...rest: unknown[]): void;
 }
+
+/** One of a logger's methods, as a value. */
+export type LogMethod = Logger["info"];
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
@@ -18,17 +31,17 @@ export interface DefaultLoggerOptions {
 }
 
 /**
- * Fabrica's default logger: `[INFO] message` lines. Extra arguments are
- * appended, errors by their message.
+ * Fabrica's default logger, one line per call: `[INFO] message key=value …`.
+ * Per-resource successes belong at debug, so the default level (info) stays
+ * quiet for a fleet of any size. Old-style extra arguments are appended,
+ * errors by their message.
  */
 export function defaultLogger(options: DefaultLoggerOptions = {}): Logger {
   const level = options.level ?? levelFromEnv() ?? "info";
   const min = LOG_LEVELS.indexOf(level);
   const write = options.write ?? writeToConsole;
-  const at = (l: Exclude<LogLevel, "silent">) =>
-    LOG_LEVELS.indexOf(l) < min
-      ? noop
-      : (message: string, ...args: unknown[]) => write(formatLine(l, message, args), l);
+  const at = (l: Exclude<LogLevel, "silent">): LogMethod =>
+    LOG_LEVELS.indexOf(l) < min ? noop : (first: string | LogFields, ...rest: unknown[]) => write(formatLog(l, first, rest), l);
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
@@ -42,17 +55,35 @@ function levelFromEnv(): LogLevel | undefined {
   return value && (LOG_LEVELS as readonly string[]).includes(value) ? (value as LogLevel) : undefined;
 }
 
+/** A call in either form as one line: `[WARN] message key=value …` or `[WARN] message arg …`. */
+export function formatLog(level: string, first: string | LogFields, rest: readonly unknown[]): string {
+  if (typeof first === "string") return formatLine(level, first, rest);
+  const message = typeof rest[0] === "string" ? rest[0] : "";
+  let line = `[${level.toUpperCase()}] ${message}`;
+  for (const [key, value] of Object.entries(first)) {
+    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+  }
+  for (const arg of rest.slice(1)) line += ` ${formatArg(arg)}`;
+  return line;
+}
+
 export function formatLine(level: string, message: string, args: readonly unknown[]): string {
   let line = `[${level.toUpperCase()}] ${message}`;
   for (const arg of args) line += ` ${formatArg(arg)}`;
   return line;
 }
 
+/** A field's value: bare when it is one word, else quoted, so `key=value` pairs stay parseable. */
+function formatValue(value: unknown): string {
+  const text = value instanceof Error ? value.message : typeof value === "string" ? value : formatArg(value);
+  return text !== "" && /^[^\s"=]+$/.test(text) ? text : JSON.stringify(text);
+}
+
 function formatArg(arg: unknown): string {
   if (arg instanceof Error) return arg.message;
   if (typeof arg === "string") return arg;
   try {
-    return JSON.stringify(arg);
+    return JSON.stringify(arg) ?? String(arg);
   } catch {
     return String(arg);
   }

@@ -2,8 +2,9 @@ import { type Codec, codecFor } from "../codec/codec.js";
 import { ValidationError } from "../codec/errors.js";
 
 /** What KvStorage logs: skipped unreadable entries. `console`, pino and converge's `Logger` fit. */
+/** Called as `(fields, message)`, pino's order, which `console` takes too; a logger for `(message, ...args)` still fits. */
 export interface KvStorageLogger {
-  warn(message: string, ...args: unknown[]): void;
+  warn(first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]): void;
 }
 
 export interface KvStorageOptions {
@@ -51,7 +52,7 @@ const BUCKET = /^[A-Za-z0-9_-]+$/;
 const MAX_BUCKET_LENGTH = 200;
 
 const consoleLogger: KvStorageLogger = {
-  warn: (message, ...args) => console.warn(`[WARN] ${message}`, ...args),
+  warn: (first, ...rest) => (typeof first === "string" ? console.warn(`[WARN] ${first}`, ...rest) : console.warn(`[WARN] ${String(rest[0])}`, first)),
 };
 
 /** Options with defaults filled in; `ValidationError` naming the option for anything invalid. */

@@ -465,7 +465,7 @@ export class KvStorage implements Storage {
 
   #skip(operation: string, error: unknown): void {
     this.#invalidEntries++;
-    this.#options.logger.warn(`KV bucket "${this.bucket}": ${operation} skips an unreadable entry:`, error);
+    this.#options.logger.warn({ bucket: this.bucket, operation, err: error }, `KV bucket: ${operation} skips an unreadable entry`);
   }
 
   async #get(key: string, operation: string): Promise<KvEntry | null> {

@@ -27,7 +27,7 @@ import { natsUrl } from "../helpers/nats.js";
 import { DENY_CONFIG, NatsServer } from "../helpers/nats-server.js";
 import { pollUntil } from "../helpers/poll.js";
 
-type LogFn = (message: string, ...args: unknown[]) => void;
+type LogFn = (first: string | Readonly<Record<string, unknown>>, ...rest: unknown[]) => void;
 type QuietLogger = JetStreamEventBusLogger & Record<"debug" | "info" | "warn" | "error", Mock<LogFn>> & {
   /** Resolves when a line at `level` matching `pattern` was logged (already or later). */
   seen(level: "warn" | "error", pattern: RegExp): Promise<void>;
@@ -38,7 +38,9 @@ function quietLogger(): QuietLogger {
   const waiters: { level: string; pattern: RegExp; resolve: () => void }[] = [];
   const lines: { level: string; message: string }[] = [];
   const at = (level: string) =>
-    vi.fn<LogFn>((message) => {
+    vi.fn<LogFn>((first, ...rest) => {
+      // (fields, message) or the older (message, ...args): the message and the fields, as one line.
+      const message = typeof first === "string" ? first : `${String(rest[0])} ${JSON.stringify(first)}`;
       lines.push({ level, message });
       for (let i = waiters.length - 1; i >= 0; i--) {
         if (waiters[i].level === level && waiters[i].pattern.test(message)) waiters.splice(i, 1)[0].resolve();

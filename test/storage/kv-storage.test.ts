@@ -289,11 +289,12 @@ describe("KvStorage", () => {
       ]);
       expect((await take(all, 2)).map((c) => c.uid)).toEqual(["good", "last"]);
 
-      const logged = warnings.map((w) => String(w[0]) + " " + String((w[1] as Error)?.message));
+      // (fields, message): the operation and the error are fields.
+      const logged = warnings.map((w) => `${(w[0] as { operation: string }).operation} ${((w[0] as { err: Error }).err)?.message}`);
       expect(logged.some((l) => /loadAll.*Device\.garbage/.test(l))).toBe(true);
       expect(logged.some((l) => /watch.*Device\.otherKind/.test(l))).toBe(true);
       expect(logged.some((l) => /watch.*"foreign"/.test(l))).toBe(true);
-      expect(warnings.every((w) => w[1] instanceof ValidationError)).toBe(true);
+      expect(warnings.every((w) => (w[0] as { err: unknown }).err instanceof ValidationError)).toBe(true);
     });
   });
 
