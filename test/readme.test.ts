@@ -52,7 +52,8 @@ afterAll(() => {
 
 describe("README code blocks", () => {
   it("has the blocks this test knows how to check", () => {
-    expect(new Set(BLOCKS.map((b) => b.lang))).toEqual(new Set(["sh", "ts", "json"]));
+    // `text` blocks are program output shown as it is (nothing to compile).
+    expect(new Set(BLOCKS.map((b) => b.lang))).toEqual(new Set(["sh", "ts", "json", "text"]));
     expect(BLOCKS.filter((b) => b.lang === "json")).toHaveLength(1);
     expect(BLOCKS.filter((b) => b.file).map((b) => b.file)).toEqual(["light-reconciler.ts", "main.ts", "device-reconciler.ts", "fleet.ts"]);
   });

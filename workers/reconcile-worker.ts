@@ -15,7 +15,7 @@ import type {
   WorkerMessage,
 } from "../src/pool/protocol.js";
 import { unsendableOutcome } from "../src/pool/outcome-check.js";
-import { defaultLogger, LOG_LEVELS, type Logger, type LogLevel } from "../src/reconcile/logger.js";
+import { defaultLogger, LOG_LEVELS, type LogFields, type Logger, type LogLevel } from "../src/reconcile/logger.js";
 import type { ReconcileDeadline } from "../src/reconcile/reconcile-deadline.js";
 import type { Reconciler } from "../src/reconcile/reconciler.js";
 import { loadReconcilerModule } from "../src/reconcile/reconciler-module.js";
@@ -30,9 +30,9 @@ let current: Session | undefined;
 let fallbackLogger: Logger | undefined;
 
 function routed(level: "debug" | "info" | "warn" | "error") {
-  return (message: string, ...args: unknown[]): void => {
-    if (current) current.logger[level](message, ...args);
-    else (fallbackLogger ??= defaultLogger())[level](message, ...args);
+  return (first: string | LogFields, ...rest: unknown[]): void => {
+    if (current) current.logger[level](first, ...rest);
+    else (fallbackLogger ??= defaultLogger())[level](first, ...rest);
   };
 }
 
@@ -103,7 +103,7 @@ class Session {
     const at = (level: "debug" | "info" | "warn" | "error") =>
       LOG_LEVELS.indexOf(level) < min
         ? () => {}
-        : (message: string, ...args: unknown[]) => this.#post({ t: "log", level, message: String(message), args: args.map(cloneable) });
+        : (first: string | LogFields, ...rest: unknown[]) => this.#post({ t: "log", level, args: [cloneable(first), ...rest.map(cloneable)] });
     this.logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
     this.#port.on("message", (message: MainMessage) => this.#receive(message));
     // Lets the main thread wait for this thread's exit if the session dies with it.
@@ -207,6 +207,12 @@ class Session {
 
 function cloneable(arg: unknown): unknown {
   if (arg instanceof Error) return arg.message;
+  // Fields ({ kind, err }): an Error among them travels as its message, as the default logger prints it.
+  if (arg !== null && typeof arg === "object" && Object.getPrototypeOf(arg) === Object.prototype) {
+    const fields: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(arg)) fields[key] = cloneable(value);
+    return fields;
+  }
   if (arg === null || typeof arg !== "object") return typeof arg === "function" || typeof arg === "symbol" ? String(arg) : arg;
   try {
     return structuredClone(arg);

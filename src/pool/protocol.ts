@@ -87,7 +87,8 @@ export type ClientOp = "get" | "list" | "create" | "update" | "delete";
 export type WorkerMessage =
   | { t: "started"; threadId: number }
   | { t: "outcomes"; outcomes: ItemOutcome[] }
-  | { t: "log"; level: "debug" | "info" | "warn" | "error"; message: string; args: unknown[] }
+  /** A log call as the reconciler made it: `(fields, message)` or `(message, ...args)`, cloned. */
+  | { t: "log"; level: "debug" | "info" | "warn" | "error"; args: unknown[] }
   | { t: "call"; id: number; op: ClientOp; args: unknown[] };
 
 export type MainMessage =

@@ -28,7 +28,7 @@ export interface ReconcilePoolOptions {
 export interface PoolHooks {
   /** Outcomes as each reconcile ends (those ending in the same worker turn arrive together). */
   onOutcomes(outcomes: ItemOutcome[]): void;
-  onLog(level: "debug" | "info" | "warn" | "error", message: string, args: unknown[]): void;
+  onLog(level: "debug" | "info" | "warn" | "error", args: unknown[]): void;
   onCall(op: ClientOp, args: unknown[]): Promise<unknown>;
   /** A thread died with these keys unreported; each must be settled (retried), none is lost. */
   onLost(failure: LostKeys): void;

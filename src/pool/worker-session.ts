@@ -13,7 +13,7 @@ import {
 
 export interface SessionHooks {
   onOutcomes(session: WorkerSession, outcomes: ItemOutcome[]): void;
-  onLog(level: "debug" | "info" | "warn" | "error", message: string, args: unknown[]): void;
+  onLog(level: "debug" | "info" | "warn" | "error", args: unknown[]): void;
   onCall(op: ClientOp, args: unknown[]): Promise<unknown>;
   /** The session's thread died (crash, exit, or killed by the watchdog) or the session ended. */
   onEnded(session: WorkerSession, failure: SessionFailure | undefined): void;
@@ -101,7 +101,7 @@ export class WorkerSession {
         this.#hooks.onOutcomes(this, message.outcomes);
         break;
       case "log":
-        this.#hooks.onLog(message.level, message.message, message.args);
+        this.#hooks.onLog(message.level, message.args);
         break;
       case "call":
         void this.#answer(message.id, this.#hooks.onCall(message.op, message.args));

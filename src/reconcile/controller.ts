@@ -218,7 +218,7 @@ export class Controller {
     const workers = this.#options.workers ?? availableParallelism();
     // The seed's line, word for word; the rest at debug.
     this.#logger.info(`Starting reconciliation controller with ${workers} workers`);
-    this.#logger.debug(`up to ${this.#maxConcurrent} reconciles at once, ${this.#pooled ? "worker" : "inline"} isolation`);
+    this.#logger.debug({ maxConcurrentReconciles: this.#maxConcurrent, isolation: this.#pooled ? "worker" : "inline" }, "controller options");
     try {
       await this.#bus.start();
       this.#subscription = await this.#bus.subscribe("**", (event) => this.#onEvent(event));
@@ -337,9 +337,9 @@ export class Controller {
     await this.#informer.stop();
     const subscription = this.#subscription;
     this.#subscription = undefined;
-    await subscription?.unsubscribe().catch((error) => this.#logger.warn("unsubscribe failed:", error));
+    await subscription?.unsubscribe().catch((error) => this.#logger.warn({ err: error }, "unsubscribing from the bus failed"));
     // Hand every partition over cleanly: its running reconciles finish first.
-    await this.#gate?.sharding.leave().catch((error) => this.#logger.warn("leaving the shard group failed:", error));
+    await this.#gate?.sharding.leave().catch((error) => this.#logger.warn({ err: error }, "leaving the shard group failed"));
     this.#queue.raw.shutDown();
     await this.#dispatcher?.stop();
     await this.#inline?.close();
@@ -378,7 +378,7 @@ export class Controller {
     }
     if (this.#gate !== undefined && !this.#gate.acceptsKey(`${kind}/${uid}`)) {
       // Another process holds its partition; it reconciles the key on every change it sees.
-      this.#logger.debug(`${kind}/${uid}: enqueue ignored, its partition is held by another process`);
+      this.#logger.debug({ kind, uid }, "enqueue ignored: another process holds the key's partition");
       return;
     }
     this.#queue.add(this.#handles.handleOf(kind, uid), request.reason, delayMs, priority);

@@ -120,7 +120,7 @@ export class Dispatcher {
     try {
       loaded = await o.storage.load(kind, uid);
     } catch (error) {
-      o.logger.error(`${kind}/${uid}: loading failed, will retry:`, error);
+      o.logger.error({ kind, uid, err: error }, "loading the resource failed; retrying with backoff");
       o.queue.retry(h);
       this.#finish(h);
       return;

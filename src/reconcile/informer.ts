@@ -72,7 +72,7 @@ export class Informer {
     this.#running = this.#keepWatching(watching);
     if (this.#o.resyncMs > 0) {
       this.#resyncTimer = setInterval(() => {
-        this.relist("resync").catch((error) => this.#o.logger.warn("periodic resync failed, the next one retries:", error));
+        this.relist("resync").catch((error) => this.#o.logger.warn({ err: error }, "periodic resync failed; the next one retries"));
       }, this.#o.resyncMs);
       // The resync alone is no reason to keep a process alive.
       (this.#resyncTimer as { unref?: () => void }).unref?.();
@@ -164,7 +164,7 @@ export class Informer {
     try {
       for await (const change of changes) this.#onChange(change);
     } catch (error) {
-      if (!this.#abort.signal.aborted) this.#o.logger.error("storage watch failed:", error);
+      if (!this.#abort.signal.aborted) this.#o.logger.error({ err: error }, "storage watch failed");
     }
   }
 
@@ -178,14 +178,14 @@ export class Informer {
       await watching;
       if (signal.aborted) return;
       const delay = Math.min(WATCH_RETRY_MAX_MS, WATCH_RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16));
-      this.#o.logger.warn(`storage watch ended; watching again and relisting in ${delay} ms`);
+      this.#o.logger.warn({ delayMs: delay }, "storage watch ended; watching again and relisting");
       if (!(await abortableDelay(delay, signal))) return;
       watching = this.#watch();
       try {
         await this.relist("relist after watch restart");
         failures = 0;
       } catch (error) {
-        this.#o.logger.warn("relist after watch restart failed:", error);
+        this.#o.logger.warn({ err: error }, "relist after a watch restart failed");
       }
     }
   }
@@ -265,9 +265,9 @@ export class Informer {
 
   #deleteOrphan(child: Resource, why: string): void {
     if (child.metadata?.deletedAt !== undefined) return;
-    this.#o.logger.info(`Deleting ${child.kind}/${child.uid}: its owner ${why}`);
+    this.#o.logger.info({ kind: child.kind, uid: child.uid, owner: why }, "deleting a resource whose owner is gone");
     this.#o.client.delete(child.kind, child.uid).catch((error) => {
-      this.#o.logger.warn(`${child.kind}/${child.uid}: garbage collection failed, the next relist retries:`, error);
+      this.#o.logger.warn({ kind: child.kind, uid: child.uid, err: error }, "garbage collection failed; the next relist retries");
     });
   }
 

@@ -72,7 +72,7 @@ export class OutcomeApplier {
             o.counters.eventsEmitted++;
             o.logger.debug(`Emitted event ${event.type} for ${event.kind}/${event.uid}`);
           } catch (publishError) {
-            o.logger.error(`${key}: publishing ${event.type} failed, will retry the reconcile:`, publishError);
+            o.logger.error({ key, type: event.type, err: publishError }, "publishing an event failed; the reconcile will be retried");
             error ??= toWireError(publishError);
           }
         }
@@ -80,7 +80,7 @@ export class OutcomeApplier {
       if (effects?.enqueues) {
         for (const enqueue of effects.enqueues) {
           if (o.kindInfo(enqueue.kind) === undefined) {
-            o.logger.warn(`${o.queue.keyOf(h)}: enqueue of ${enqueue.kind}/${enqueue.uid} ignored: no reconciler for kind ${enqueue.kind}`);
+            o.logger.warn({ key: o.queue.keyOf(h), kind: enqueue.kind, uid: enqueue.uid }, "enqueue ignored: no reconciler for that kind");
             continue;
           }
           o.enqueue(enqueue.kind, enqueue.uid, enqueue.reason ?? `enqueued by ${o.queue.keyOf(h)}`, enqueue.afterMs);
@@ -88,7 +88,7 @@ export class OutcomeApplier {
       }
       o.policy.settle(h, outcome, error, conflict);
     } catch (unexpected) {
-      o.logger.error(`${o.queue.keyOf(h)}: applying the reconcile's outcome failed, will retry:`, unexpected);
+      o.logger.error({ key: o.queue.keyOf(h), err: unexpected }, "applying the reconcile's outcome failed; retrying with backoff");
       o.queue.retry(h);
     }
   }
@@ -102,10 +102,10 @@ export class OutcomeApplier {
       o.queue.forget(job.h);
       const status = withCondition(job.loaded.status, job, VALID, "False", "InvalidResource", problem);
       if (dequal(status, job.loaded.status)) return;
-      o.logger.warn(`${key}: invalid, not reconciled until it changes: ${problem}`);
+      o.logger.warn({ key, problem }, "invalid resource: not reconciled until it changes");
       if ((await this.write(job, { ...job.loaded, status })) === "conflict") o.queue.requeue(job.h);
     } catch (error) {
-      o.logger.error(`${key}: recording its invalidity failed, will retry:`, error);
+      o.logger.error({ key, err: error }, "recording an invalid resource's condition failed; retrying with backoff");
       o.queue.retry(job.h);
     }
   }
@@ -180,7 +180,7 @@ export class OutcomeApplier {
         o.counters.conflicts++;
         return "conflict";
       }
-      o.logger.error(`${kind}/${uid}: writing the reconcile's result failed, will retry:`, error);
+      o.logger.error({ kind, uid, err: error }, "writing the reconcile's result failed; retrying with backoff");
       return error instanceof Error ? error : new Error(String(error));
     } finally {
       // Someone else's change seen during the write is a real change: reconcile again.

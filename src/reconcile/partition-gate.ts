@@ -115,7 +115,7 @@ export class PartitionGate implements ShardingMember {
     this.#toRelist.delete(partition);
     const running = this.#running[partition];
     if (reason === "lost" && running.size > 0) {
-      this.#o.logger.warn(`lost the lease of partition ${partition}: aborting its ${running.size} running reconciles`);
+      this.#o.logger.warn({ partition, aborted: running.size }, "lost the lease of a partition: aborting its running reconciles");
       this.#o.abort([...running], new ReconcileInterruptedError(`partition ${partition}`, "this process lost its lease"));
     }
     const waited = running.size;
@@ -123,7 +123,7 @@ export class PartitionGate implements ShardingMember {
     this.#o.forget(new Set([partition]));
     // A "lost" that escalates a hand-over in progress is one move, counted as lost.
     if (wasActive || reason === "lost") this.#o.moved?.(reason === "lost" ? "lost" : "out");
-    if (reason === "handover") this.#o.logger.info(`handed over partition ${partition}${waited > 0 ? ` after its ${waited} running reconciles ended` : ""}`);
+    if (reason === "handover") this.#o.logger.info({ partition, waitedFor: waited }, "handed over a partition once its running reconciles ended");
   }
 
   /** Acquisitions of one turn are listed together, with one line in the log. */
@@ -133,11 +133,11 @@ export class PartitionGate implements ShardingMember {
         await new Promise((resolve) => setImmediate(resolve));
         const partitions = this.#toRelist;
         this.#toRelist = new Set();
-        this.#o.logger.info(`acquired ${partitions.size} partition(s): ${ranges([...partitions])}; listing their keys`);
+        this.#o.logger.info({ partitions: ranges([...partitions]), count: partitions.size }, "acquired partitions; listing their keys");
         await this.#o.relist(partitions);
       }
     } catch (error) {
-      this.#o.logger.error("listing acquired partitions failed; the next resync or watch restart lists them again:", error);
+      this.#o.logger.error({ err: error }, "listing acquired partitions failed; the next resync or watch restart lists them again");
     } finally {
       this.#relisting = undefined;
       if (this.#toRelist.size > 0) this.#relisting = this.#relistAcquired();

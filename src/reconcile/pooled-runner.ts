@@ -50,7 +50,7 @@ export class PooledRunner implements ReconcileRunner {
       },
       {
         onOutcomes: (outcomes) => this.#onOutcomes(outcomes),
-        onLog: (level, message, args) => options.logger[level](message, ...args),
+        onLog: (level, args) => (options.logger[level] as (...a: unknown[]) => void)(...args),
         onCall: options.call,
         onLost: (lost) => this.#onLost(lost),
       },
@@ -98,8 +98,8 @@ export class PooledRunner implements ReconcileRunner {
     for (const h of lost.interrupted) {
       this.#fail(h, (key) => (why ? new ReconcileInterruptedError(key, why) : new WorkerCrashError(key, lost.error)));
     }
-    if (!lost.killed) this.#o.logger.error("reconcile worker died; its unfinished keys will be retried:", lost.error);
-    else this.#o.logger.warn(`replaced a worker thread: ${stuckKeys.join(", ")} ignored its abort; ${lost.interrupted.length} other reconciles on it will be retried`);
+    if (!lost.killed) this.#o.logger.error({ err: lost.error, retried: lost.interrupted.length + lost.stuck.length }, "a reconcile worker thread died; its unfinished keys will be retried");
+    else this.#o.logger.warn({ stuck: stuckKeys.join(", "), interrupted: lost.interrupted.length }, "replaced a worker thread whose reconcile ignored its abort; the others on it will be retried");
   }
 
   #fail(h: number, error: (key: string) => Error): void {

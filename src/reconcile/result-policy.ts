@@ -29,7 +29,7 @@ export class ResultPolicy {
       case "terminal":
         this.counters.terminal++;
         queue.forget(h);
-        this.logger.error(`${queue.keyOf(h)}: terminal error, not retried until it changes: ${error!.message}`);
+        this.logger.error({ key: queue.keyOf(h), reason: error!.reason, err: error!.message }, "terminal error: not retried until the resource changes");
         break;
       case "timeout":
       case "crash":
@@ -39,7 +39,9 @@ export class ResultPolicy {
         else if (verdict === "crash") this.counters.crashes++;
         else if (verdict === "interrupted") this.counters.interrupted++;
         else this.counters.failed++;
-        this.logger.warn(`${queue.keyOf(h)}: reconcile failed (attempt ${queue.attempt(h)}), retrying with backoff: ${error!.message}`);
+        // The outcome is worth a field when it is not a plain thrown error (a timeout, a crash, an interruption).
+        const fields = { key: queue.keyOf(h), attempt: queue.attempt(h), ...(verdict === "error" ? {} : { outcome: verdict }), err: error!.message };
+        this.logger.warn(fields, "reconcile failed; retrying with backoff");
         queue.retry(h);
         break;
       case "requeue_after":

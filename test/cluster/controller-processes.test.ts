@@ -21,6 +21,7 @@ const DEVICES = 1_200;
 class ControllerProcess {
   readonly stderr: string[] = [];
   ready = false;
+  owned = 0;
   diedAt: number | undefined;
   readonly #child: ChildProcess;
   readonly #exited: Promise<number | null>;
@@ -32,6 +33,7 @@ class ControllerProcess {
     this.#exited = new Promise((resolve) => this.#child.once("exit", (code) => resolve(code)));
     createInterface({ input: this.#child.stdout! }).on("line", (line) => {
       if (line === "ready") this.ready = true;
+      else if (line.startsWith("{")) this.owned = (JSON.parse(line) as { owned: number }).owned;
     });
     createInterface({ input: this.#child.stderr! }).on("line", (line) => this.stderr.push(line));
   }
@@ -117,7 +119,13 @@ describe("controllers in three processes on a 3-node cluster", () => {
       await cluster.kill(1);
 
       const done = async () => (await storage.loadAll("Unit")).filter((u) => (u as Unit).status?.done).length;
-      await pollUntil(async () => (await done()) === DEVICES, `all ${DEVICES} devices converged`, 90_000, 250);
+      try {
+        await pollUntil(async () => (await done()) === DEVICES, `all ${DEVICES} devices converged`, 90_000, 250);
+      } catch (error) {
+        // What each process held and said, for whoever reads a failure.
+        const said = processes.map((p) => `${p.who}: owned ${p.owned}; ${p.stderr.slice(-8).join(" | ")}`).join("\n");
+        throw new Error(`${(error as Error).message}; ${DEVICES - (await done())} not converged\n${said}`);
+      }
 
       const units = (await storage.loadAll("Unit")) as Unit[];
       const by = new Set(units.map((u) => u.status?.by));

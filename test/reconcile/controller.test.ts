@@ -279,7 +279,7 @@ describe("Controller: result handling", () => {
         await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true }));
       }
     });
-    const logger = { ...silentLogger, warn: (m: string) => void warnings.push(m) };
+    const logger = { ...silentLogger, warn: (...args: unknown[]) => void warnings.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")) };
     const { storage, controller } = await setup(r, { reconcileTimeout: 30, logger });
     await storage.save("Thing", "a", thing("a"));
     await controller.start();

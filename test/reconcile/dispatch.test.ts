@@ -26,8 +26,8 @@ function tempDir(): string {
 /** A logger that keeps every line, for asserting on what was said. */
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  const at = (level: string) => (message: string, ...args: unknown[]) => {
-    lines.push(`${level} ${message} ${args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ")}`);
+  const at = (level: string) => (message: unknown, ...args: unknown[]) => {
+    lines.push(`${level} ${[message, ...args].map((a) => (a instanceof Error ? a.message : typeof a === "object" ? JSON.stringify(a) : String(a))).join(" ")}`);
   };
   return { lines, debug: () => {}, info: at("info"), warn: at("warn"), error: at("error") };
 }
@@ -166,7 +166,7 @@ describe("dispatch (worker): a reconcile that ignores its abort", () => {
     expect(stats.timeouts).toBeGreaterThanOrEqual(1);
     expect(stats.interrupted).toBeGreaterThanOrEqual(held.length);
     expect(metrics.prometheus()).toMatch(/converge_reconcile_total\{kind="FleetDevice",outcome="interrupted"\} [1-9]/);
-    expect(logger.lines.some((l) => l.includes("FleetDevice/stuck ignored its abort"))).toBe(true);
+    expect(logger.lines.some((l) => l.includes('"stuck":"FleetDevice/stuck"') && l.includes("ignored its abort"))).toBe(true);
   });
 
   it("a worker that runs out of memory is replaced; the rest converge", async () => {
