@@ -6,6 +6,7 @@ import { processIO, type CliIO } from "./cli-io.js";
 import { LIST_USAGE, runList } from "./cli-list.js";
 import { runStatus, STATUS_USAGE } from "./cli-status.js";
 import { TARGET_USAGE } from "./cli-target.js";
+import { runDemoController } from "./demo-controller.js";
 import { runWatch, WATCH_USAGE } from "./cli-watch.js";
 import { runDemo } from "./demo.js";
 import { parseDemoArgs } from "./demo-options.js";
@@ -77,6 +78,9 @@ Flags:
   --changes F       fraction 0..1 of devices whose desired state is flipped once after converging (default 0.1)
   --nats URL        run on NATS JetStream + KV at URL (comma-separated for several) instead of in memory;
                     the demo owns KV bucket converge_demo and stream CONVERGE_DEMO and resets them
+  --controllers N   with --nats: N controller processes share the fleet through KvSharding leases
+                    (each process's share and every hand-over are printed; a process that dies is
+                    replaced and its share taken over)
   --metrics-port N  serve Prometheus /metrics, /metrics.json, /healthz and /readyz on 127.0.0.1:N while running
   -q, --quiet       no live progress, only the summary
   -h, --help        show this help
@@ -98,6 +102,9 @@ export async function runCli(args: readonly string[], io: CliIO = processIO(), o
     switch (command) {
       case "demo":
         return await demo(rest, io, options);
+      // Not listed: one of `demo --controllers N`'s processes.
+      case "demo-controller":
+        return await runDemoController(rest, io, options.signal);
       case "list":
         return await runList(rest, io);
       case "get":

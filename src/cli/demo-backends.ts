@@ -13,6 +13,8 @@ import type { Storage } from "../storage/storage.js";
 /** The names the demo owns on a NATS server: reset at the start of every run. */
 export const DEMO_BUCKET = "converge_demo";
 export const DEMO_STREAM = "CONVERGE_DEMO";
+/** The leases of `demo --controllers N`. */
+export const DEMO_SHARDS = "converge_demo_shards";
 const DEMO_SUBJECT_PREFIX = "converge.demo";
 const DEMO_DEAD_LETTERS = "converge.demo_deadletter";
 
@@ -26,8 +28,12 @@ export interface DemoBackends {
   close(): Promise<void>;
 }
 
-/** In-memory by default; NATS JetStream + KV when `nats` names servers. */
-export async function openDemoBackends(nats: string | undefined, logger: Logger): Promise<DemoBackends> {
+/**
+ * In-memory by default; NATS JetStream + KV when `nats` names servers. The
+ * demo itself resets its bucket and stream; its controller processes
+ * (`reset: false`) join what the demo set up.
+ */
+export async function openDemoBackends(nats: string | undefined, logger: Logger, { reset = true }: { reset?: boolean } = {}): Promise<DemoBackends> {
   if (nats === undefined) {
     const bus = new InMemoryEventBus(1_000, 10, { logger });
     const storage = new InMemoryStorage();
@@ -47,9 +53,12 @@ export async function openDemoBackends(nats: string | undefined, logger: Logger)
     throw new Error(`cannot connect to NATS at ${redactServers(servers)}: ${(error as Error).message}`, { cause: error });
   });
   try {
-    await new Kvm(nc).open(DEMO_BUCKET).then((kv) => kv.destroy()).catch(() => {});
-    const jsm = await jetstreamManager(nc);
-    for (const stream of [DEMO_STREAM, `${DEMO_STREAM}_DLQ`]) await jsm.streams.delete(stream).catch(() => {});
+    if (reset) {
+      await new Kvm(nc).open(DEMO_BUCKET).then((kv) => kv.destroy()).catch(() => {});
+      await new Kvm(nc).open(DEMO_SHARDS).then((kv) => kv.destroy()).catch(() => {});
+      const jsm = await jetstreamManager(nc);
+      for (const stream of [DEMO_STREAM, `${DEMO_STREAM}_DLQ`]) await jsm.streams.delete(stream).catch(() => {});
+    }
     const storage = await KvStorage.open(nc, { bucket: DEMO_BUCKET, logger });
     const bus = new JetStreamEventBus(nc, {
       stream: DEMO_STREAM,

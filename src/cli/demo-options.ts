@@ -9,6 +9,7 @@ import { UsageError } from "./usage-error.js";
 export const MAX_DEVICES = 1_000_000;
 /** More threads than this is a typo, not a plan. */
 export const MAX_WORKERS = 1_024;
+export const MAX_CONTROLLERS = 16;
 
 export const MAX_TIMEOUT_MS = 86_400_000;
 
@@ -36,6 +37,11 @@ export interface DemoOptions {
   nats?: string;
   /** Serve /metrics, /metrics.json, /healthz and /readyz on this port (127.0.0.1) while the demo runs. */
   metricsPort?: number;
+  /**
+   * Controller processes sharing the fleet through KvSharding (needs `nats`).
+   * 1: the controller runs in the demo's own process.
+   */
+  controllers: number;
   /** Ends the run early (Ctrl-C); the summary reports what converged by then. */
   signal?: AbortSignal;
 }
@@ -49,6 +55,7 @@ export function defaultDemoOptions(): DemoOptions {
     timeoutMs: 300_000,
     changes: 0.1,
     quiet: false,
+    controllers: 1,
   };
 }
 
@@ -73,6 +80,7 @@ const DemoOptionsSchema = v.strictObject(
     timeoutMs: v.pipe(v.number(TIMEOUT_MESSAGE), v.gtValue(0, TIMEOUT_MESSAGE), v.maxValue(MAX_TIMEOUT_MS, TIMEOUT_MESSAGE)),
     changes: fraction("fraction"),
     quiet: v.boolean("must be true or false"),
+    controllers: positiveInteger(MAX_CONTROLLERS),
     metricsPort: v.optional(v.pipe(v.number("must be a port number"), v.integer("must be a port number"), v.minValue(0, "must be a port number 0..65535"), v.maxValue(65_535, "must be a port number 0..65535"))),
     nats: v.optional(
       v.pipe(
@@ -97,6 +105,7 @@ const FLAGS: Record<Field, string> = {
   quiet: "--quiet",
   nats: "--nats",
   metricsPort: "--metrics-port",
+  controllers: "--controllers",
 };
 
 interface Invalid {
@@ -122,6 +131,9 @@ export function resolveDemoOptions(options: Partial<DemoOptions> = {}): DemoOpti
   const invalid = validate(resolved);
   if (invalid) {
     throw new ValidationError(`options.${invalid.field}`, `${invalid.message}, got ${show(resolved[invalid.field])}`);
+  }
+  if (resolved.controllers > 1 && resolved.nats === undefined) {
+    throw new ValidationError("options.controllers", "more than one controller process needs options.nats: processes share the fleet through NATS");
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ValidationError("options.signal", "must be an AbortSignal");
@@ -153,6 +165,7 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
         quiet: { type: "boolean", short: "q" },
         nats: { type: "string" },
         "metrics-port": { type: "string" },
+        controllers: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -176,6 +189,7 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
   options.workers = number("workers") ?? options.workers;
   options.timeoutMs = number("timeoutMs", 1_000) ?? options.timeoutMs;
   options.changes = number("changes") ?? options.changes;
+  options.controllers = number("controllers") ?? options.controllers;
   const metricsPort = number("metricsPort");
   if (metricsPort !== undefined) options.metricsPort = metricsPort;
   if (typeof values.isolation === "string") {
@@ -194,12 +208,15 @@ export function parseDemoArgs(args: readonly string[]): DemoCommand {
     const got = raw[invalid.field] ?? show(options[invalid.field]);
     throw new UsageError(FLAGS[invalid.field], `${invalid.message}, got ${got}`);
   }
+  if (options.controllers > 1 && options.nats === undefined) {
+    throw new UsageError("--controllers", "more than one controller process needs --nats (processes share the fleet through NATS)");
+  }
   return { help: false, options };
 }
 
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
 
-const VALUE_FLAGS = new Set(["--devices", "--fail-rate", "--workers", "--timeout", "--changes"]);
+const VALUE_FLAGS = new Set(["--devices", "--fail-rate", "--workers", "--timeout", "--changes", "--controllers"]);
 
 /**
  * parseArgs reads `--devices -3` as a flag missing its value followed by an

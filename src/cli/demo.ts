@@ -1,14 +1,13 @@
-import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setImmediate as nextLoopTurn } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { Controller } from "../reconcile/controller.js";
 import { ControllerMetrics } from "../metrics/metrics.js";
 import { serveMetrics } from "../metrics/metrics-server.js";
-import { RegistrationError } from "../reconcile/errors.js";
 import { StorageClient } from "../reconcile/storage-client.js";
 import { ConflictError } from "../storage/errors.js";
 import { CappedLogger } from "./capped-logger.js";
+import { DemoControllerFleet } from "./demo-controller-fleet.js";
+import { demoReconcilerUrl } from "./demo-reconciler-url.js";
 import { openDemoBackends } from "./demo-backends.js";
 import { processIO, type CliIO } from "./cli-io.js";
 import { DEMO_DEVICE_KIND, FAIL_RATE_ENV, type DemoDevice, type DeviceState } from "./demo-device-reconciler.js";
@@ -52,29 +51,39 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
   const { bus, storage } = backends;
   const client = new StorageClient(storage);
   const metrics = opts.metricsPort === undefined ? undefined : new ControllerMetrics();
-  const controller = new Controller(bus, storage, {
-    isolation: opts.isolation,
-    workers: opts.workers,
-    logger,
-    workerLogLevel: "warn",
-    metrics,
-  });
+  // One controller in this process, or (--controllers N) N processes sharing the fleet.
+  const controller =
+    opts.controllers > 1
+      ? undefined
+      : new Controller(bus, storage, { isolation: opts.isolation, workers: opts.workers, logger, workerLogLevel: "warn", metrics });
+  const fleet =
+    opts.controllers > 1
+      ? new DemoControllerFleet(
+          { count: opts.controllers, nats: opts.nats!, isolation: opts.isolation, workers: opts.workers, failRate: opts.failRate },
+          (line) => progress.printAbove(line),
+        )
+      : undefined;
+  const controllerStats = () => {
+    if (fleet) return fleet.stats();
+    const stats = controller!.stats();
+    return { reconciles: stats.reconciles, retries: stats.failed + stats.timeouts + stats.crashes, failed: stats.failed, timeouts: stats.timeouts, crashes: stats.crashes, statusWrites: stats.statusWrites };
+  };
   const unwatchNats = metrics && backends.connection ? metrics.watchNatsConnection(backends.connection) : undefined;
   const outage = new NatsOutageReporter((line) => progress.printAbove(line));
   if (backends.connection) outage.watch(backends.connection);
-  const metricsServer = metrics ? await serveMetrics({ port: opts.metricsPort!, metrics, health: controller.health }) : undefined;
+  const metricsServer = metrics && controller ? await serveMetrics({ port: opts.metricsPort!, metrics, health: controller.health }) : undefined;
   if (metricsServer) progress.printAbove(`metrics on ${metricsServer.url}/metrics (also /metrics.json, /healthz, /readyz)`);
 
   let startedAt = performance.now();
   let endedAt: number | undefined;
   const elapsed = () => (endedAt ?? performance.now()) - startedAt;
   const sample = () => {
-    const stats = controller.stats();
+    const stats = controllerStats();
     return {
       converged: tracker.converged,
       total: tracker.size,
       reconciles: stats.reconciles,
-      retries: stats.failed + stats.timeouts + stats.crashes,
+      retries: stats.retries,
       elapsedMs: elapsed(),
       natsUnavailable: outage.unavailable,
     };
@@ -148,8 +157,10 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
   const convergence: number[] = [];
   let outcome: DemoOutcome;
   try {
-    await controller.registerReconciler(demoReconcilerUrl());
-    await controller.start();
+    if (controller) {
+      await controller.registerReconciler(demoReconcilerUrl());
+      await controller.start();
+    } else fleet!.start();
     startedAt = performance.now();
     timer = setTimeout(() => finish("timeout"), opts.timeoutMs);
     sampler = setInterval(() => convergence.push(tracker.converged), CONVERGENCE_SAMPLE_MS);
@@ -176,7 +187,8 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     opts.signal?.removeEventListener("abort", onAbort);
     progress.stop();
     watchAbort.abort();
-    await controller.stop();
+    await controller?.stop();
+    await fleet?.stop();
     unwatchNats?.();
     await metricsServer?.close();
     await backends.close();
@@ -186,7 +198,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
   }
 
   // After stop(): reconciles in flight when the run ended are drained and counted.
-  const stats = controller.stats();
+  const stats = controllerStats();
   const elapsedMs = elapsed();
   return {
     outcome,
@@ -197,7 +209,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     changesMade,
     reconciles: stats.reconciles,
     reconcilesPerSecond: elapsedMs > 0 ? (stats.reconciles * 1_000) / elapsedMs : 0,
-    retries: stats.failed + stats.timeouts + stats.crashes,
+    retries: stats.retries,
     failed: stats.failed,
     timeouts: stats.timeouts,
     crashes: stats.crashes,
@@ -212,18 +224,4 @@ export async function runDemo(options: Partial<DemoOptions> = {}, io: CliIO = pr
     convergence,
     convergenceIntervalMs: CONVERGENCE_SAMPLE_MS,
   };
-}
-
-/**
- * The reconciler module, by URL: built JS next to this file; run from source
- * (vitest), Node needs the built copy under dist/ — Bun and Deno load the .ts.
- */
-function demoReconcilerUrl(): URL {
-  const candidates = [new URL("./demo-device-reconciler.js", import.meta.url)];
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
-  if (g.Bun !== undefined || g.Deno !== undefined) candidates.push(new URL("./demo-device-reconciler.ts", import.meta.url));
-  candidates.push(new URL("../../dist/src/cli/demo-device-reconciler.js", import.meta.url));
-  const found = candidates.find((url) => existsSync(fileURLToPath(url)));
-  if (found) return found;
-  throw new RegistrationError(`demo reconciler not found (looked for ${candidates.map((u) => fileURLToPath(u)).join(", ")}): run \`npm run build\``);
 }

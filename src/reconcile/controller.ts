@@ -164,6 +164,12 @@ export class Controller {
       handleOf: (kind, uid) => this.#handles.handleOf(kind, uid),
       enqueue: (h, reason, low) => this.#queue.add(h, reason, 0, low ? LOW_PRIORITY : DEFAULT_PRIORITY),
       ...(gate ? { accepts: (key: string) => gate.acceptsKey(key) } : {}),
+      // A lost watch (a KV bucket deleted or wiped, a dead connection) is not-ready until a relist caught up.
+      watchHealth: (healthy, reason) => {
+        if (this.#phase !== "running") return;
+        if (healthy) this.health.markReady();
+        else this.health.markNotReady(reason);
+      },
     });
   }
 

@@ -27,6 +27,8 @@ export interface InformerOptions {
   enqueue(h: number, reason: string, low: boolean): void;
   /** Scale-out: whether this process reconciles the key now; others are neither cached nor enqueued. */
   accepts?(key: string): boolean;
+  /** Told when the watch is lost (not ready: changes go unseen) and when a relist has caught up again. */
+  watchHealth?(healthy: boolean, reason: string): void;
 }
 
 const WATCH_RETRY_BASE_MS = 100;
@@ -177,6 +179,7 @@ export class Informer {
     for (let failures = 1; ; failures++) {
       await watching;
       if (signal.aborted) return;
+      this.#o.watchHealth?.(false, "the storage watch was lost; watching again and relisting");
       const delay = Math.min(WATCH_RETRY_MAX_MS, WATCH_RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16));
       this.#o.logger.warn({ delayMs: delay }, "storage watch ended; watching again and relisting");
       if (!(await abortableDelay(delay, signal))) return;
@@ -184,6 +187,7 @@ export class Informer {
       try {
         await this.relist("relist after watch restart");
         failures = 0;
+        this.#o.watchHealth?.(true, "");
       } catch (error) {
         this.#o.logger.warn({ err: error }, "relist after a watch restart failed");
       }

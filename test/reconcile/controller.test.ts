@@ -130,7 +130,7 @@ describe("Controller: triggers", () => {
 });
 
 describe("Controller: informer", () => {
-  it("watches again and relists when the storage watch fails, so later and missed changes are reconciled", async () => {
+  it("watches again and relists when the storage watch fails, so later and missed changes are reconciled; not ready meanwhile", async () => {
     const r = new ScriptedReconciler(async (self, ctx, t) => {
       t.status = { seen: t.spec.value };
       await self.updateStatus(ctx, t);
@@ -179,13 +179,18 @@ describe("Controller: informer", () => {
     await controller.start();
     await storage.save("Thing", "a", thing("a", 1));
     await controller.idle();
+    expect(controller.health.ready).toBe(true);
     breakWatch();
+    // Changes go unseen until the relist: not ready meanwhile.
+    await expect.poll(() => controller.health.ready).toBe(false);
+    expect(controller.health.report().reason).toMatch(/storage watch was lost/);
     // Written while no watch is running: only the relist can find it.
     await storage.save("Thing", "b", thing("b", 7));
     for (let i = 0; i < 2000 && watches < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(watches).toBe(2);
     await controller.idle();
     expect(((await storage.load("Thing", "b")) as Thing).status?.seen).toBe(7);
+    await expect.poll(() => controller.health.ready).toBe(true);
     await storage.save("Thing", "c", thing("c", 9));
     await controller.idle();
     expect(((await storage.load("Thing", "c")) as Thing).status?.seen).toBe(9);
