@@ -30,6 +30,7 @@ describe("parseDemoArgs", () => {
       timeoutMs: 300_000,
       changes: 0.1,
       quiet: false,
+      controllers: 1,
     });
   });
 
@@ -42,7 +43,10 @@ describe("parseDemoArgs", () => {
       timeoutMs: 1_500,
       changes: 0,
       quiet: true,
+      controllers: 1,
     });
+    expect(options(["--nats", "nats://127.0.0.1:4222", "--controllers", "3"]).controllers).toBe(3);
+    expect(() => options(["--controllers", "0"])).toThrow(/--controllers: must be a positive integer/);
     expect(options(["--devices", "1000000", "--fail-rate", "1", "--changes", "1"]).devices).toBe(1_000_000);
   });
 
