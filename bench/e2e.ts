@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { InMemoryEventBus } from "../src/events/in-memory-event-bus.js";
-import { Controller, type Isolation } from "../src/reconcile/controller.js";
+import { Controller, type ControllerOptions, type Isolation } from "../src/reconcile/controller.js";
 import { silentLogger } from "../src/reconcile/logger.js";
 import type { InMemoryStorage } from "../src/storage/in-memory-storage.js";
 import { calibrateSpin } from "./device.js";
@@ -14,10 +14,11 @@ const TRIVIAL = siblingModule(import.meta.url, "trivial-reconciler");
 const CPU_HEAVY = siblingModule(import.meta.url, "cpu-reconciler");
 const CPU_WORK_US = 200;
 
-function controllerSystem(reconciler: URL, isolation: Isolation, workers: number) {
+/** A controller on `storage` reconciling with `reconciler`, as a fleet system; `options` adds to the defaults. */
+export function controllerSystem(reconciler: URL, isolation: Isolation, workers: number, options: ControllerOptions = {}) {
   return async (storage: InMemoryStorage): Promise<FleetSystem> => {
     const bus = new InMemoryEventBus(1000, 10, { logger: silentLogger });
-    const controller = new Controller(bus, storage, { isolation, workers, logger: silentLogger });
+    const controller = new Controller(bus, storage, { isolation, workers, logger: silentLogger, ...options });
     await controller.registerReconciler(reconciler);
     await controller.start();
     return {

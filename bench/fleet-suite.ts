@@ -4,12 +4,10 @@
 // finishes; no queue, storage or threads), measured in the same run.
 import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
-import { InMemoryEventBus } from "../src/events/in-memory-event-bus.js";
-import { Controller, type Isolation } from "../src/reconcile/controller.js";
-import { silentLogger } from "../src/reconcile/logger.js";
-import type { InMemoryStorage } from "../src/storage/in-memory-storage.js";
+import type { Isolation } from "../src/reconcile/controller.js";
 import { waitOf, type BenchDevice } from "./device.js";
-import { runFleet, type FleetSystem } from "./fleet.js";
+import { controllerSystem } from "./e2e.js";
+import { runFleet } from "./fleet.js";
 import { int, ms, ratio, table } from "./format.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
 import { siblingModule } from "./runtime.js";
@@ -21,22 +19,6 @@ interface Load {
   id: "tail" | "uniform";
   label: string;
   spec: BenchDevice["spec"];
-}
-
-function controllerSystem(reconciler: URL, isolation: Isolation, workers: number) {
-  return async (storage: InMemoryStorage): Promise<FleetSystem> => {
-    const bus = new InMemoryEventBus(1000, 10, { logger: silentLogger });
-    const controller = new Controller(bus, storage, { isolation, workers, maxConcurrentReconciles: CONCURRENCY, logger: silentLogger });
-    await controller.registerReconciler(reconciler);
-    await controller.start();
-    return {
-      reconciles: () => controller.stats().reconciles,
-      stop: async () => {
-        await controller.stop();
-        await bus.close();
-      },
-    };
-  };
 }
 
 /** The ideal: `concurrency` async lanes, each taking the next device the moment it finishes one. */
@@ -69,8 +51,8 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteReport> {
   const reconciler = ctx.reconciler ?? WAIT;
   ctx.log(`fleet: ${int(devices)} devices, concurrency ${CONCURRENCY}, ${workers} workers, ${reps} repetition(s), reconciler ${reconciler.pathname.split("/").pop()}`);
   // Compiled before it is timed.
-  await runFleet(500, controllerSystem(reconciler, "worker", workers), { desired: "running", waitMs: 1 }, "existing");
-  await runFleet(500, controllerSystem(reconciler, "inline", workers), { desired: "running", waitMs: 1 }, "existing");
+  await runFleet(500, controllerSystem(reconciler, "worker", workers, { maxConcurrentReconciles: CONCURRENCY }), { desired: "running", waitMs: 1 }, "existing");
+  await runFleet(500, controllerSystem(reconciler, "inline", workers, { maxConcurrentReconciles: CONCURRENCY }), { desired: "running", waitMs: 1 }, "existing");
 
   const rows: (string | number)[][] = [];
   const targets = [];
@@ -84,7 +66,7 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteReport> {
       const ideal = await idealPool(devices, load.spec, CONCURRENCY);
       times.ideal.push(ideal);
       for (const isolation of order) {
-        const result = await runFleet(devices, controllerSystem(reconciler, isolation, workers), load.spec, "existing");
+        const result = await runFleet(devices, controllerSystem(reconciler, isolation, workers, { maxConcurrentReconciles: CONCURRENCY }), load.spec, "existing");
         times[isolation].push(result.elapsedMs);
         ratios[isolation].push(ideal / result.elapsedMs);
         ctx.log(`fleet ${load.id} ${isolation}: ${ms(result.elapsedMs)} (ideal ${ms(ideal)}), ${result.reconciles} reconciles, CPU ${result.cpuSeconds.toFixed(1)} s`);

@@ -299,7 +299,7 @@ export class Controller {
     if (Object.keys(modules).length > 0) {
       pooled = new PooledRunner(
         {
-          workerFile: options.workerFile ?? defaultWorkerFile(),
+          filename: options.workerFile ?? defaultWorkerFile(),
           threads: options.workers ?? availableParallelism(),
           timeoutMs,
           killAfterMs: timeoutMs + KILL_GRACE_MS,
@@ -309,7 +309,6 @@ export class Controller {
           modules,
           logger: this.#logger,
           call,
-          onThreadReplaced: () => {},
         },
         dispatcher.complete,
       );

@@ -1,25 +1,14 @@
 import type { BatchItem, ClientOp, ItemOutcome } from "../pool/protocol.js";
 import { toWireError } from "../pool/protocol.js";
-import { ReconcilePool, type LostKeys, type WorkerResourceLimits } from "../pool/reconcile-pool.js";
+import { ReconcilePool, type LostKeys, type ReconcilePoolOptions } from "../pool/reconcile-pool.js";
 import { ReconcileInterruptedError, ReconcileTimeoutError, WorkerCrashError } from "./errors.js";
 import type { Job } from "./job.js";
 import type { Logger } from "./logger.js";
 import type { CompleteOutcome, ReconcileRunner } from "./reconcile-runner.js";
 
-export interface PooledRunnerOptions {
-  workerFile: string;
-  threads: number;
-  timeoutMs: number;
-  killAfterMs: number;
-  logLevel: string;
-  maxBatch: number;
-  resourceLimits?: WorkerResourceLimits;
-  /** kind -> reconciler module URL, for every worker-isolated kind. */
-  modules: Record<string, string>;
+export interface PooledRunnerOptions extends ReconcilePoolOptions {
   logger: Logger;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
-  /** Told how many reconciles were interrupted when a thread was replaced. */
-  onThreadReplaced(lost: LostKeys): void;
 }
 
 /**
@@ -38,16 +27,7 @@ export class PooledRunner implements ReconcileRunner {
     this.#o = options;
     this.#complete = complete;
     this.#pool = new ReconcilePool(
-      {
-        filename: options.workerFile,
-        threads: options.threads,
-        timeoutMs: options.timeoutMs,
-        killAfterMs: options.killAfterMs,
-        logLevel: options.logLevel,
-        maxBatch: options.maxBatch,
-        modules: options.modules,
-        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-      },
+      options,
       {
         onOutcomes: (outcomes) => this.#onOutcomes(outcomes),
         onLog: (level, args) => (options.logger[level] as (...a: unknown[]) => void)(...args),
@@ -89,7 +69,6 @@ export class PooledRunner implements ReconcileRunner {
   }
 
   #onLost(lost: LostKeys): void {
-    this.#o.onThreadReplaced(lost);
     const stuckKeys = lost.stuck.map((h) => this.#open.get(h)).filter((job) => job !== undefined).map(keyOf);
     const why = lost.killed
       ? `its worker thread was replaced because ${stuckKeys.join(", ") || "another reconcile"} ignored its abort`
