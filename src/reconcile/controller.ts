@@ -344,6 +344,7 @@ export class Controller {
     this.#subscription = undefined;
     await subscription?.unsubscribe().catch((error) => this.#logger.warn({ err: error }, "unsubscribing from the bus failed"));
     // Hand every partition over cleanly: its running reconciles finish first.
+    this.#gate?.close();
     await this.#gate?.sharding.leave().catch((error) => this.#logger.warn({ err: error }, "leaving the shard group failed"));
     this.#queue.raw.shutDown();
     await this.#dispatcher?.stop();

@@ -17,6 +17,9 @@ export interface PartitionGateOptions {
   moved?(direction: "in" | "out" | "lost"): void;
 }
 
+const RELIST_RETRY_BASE_MS = 200;
+const RELIST_RETRY_MAX_MS = 5_000;
+
 /**
  * The controller's side of scale-out (the ShardingMember): which partitions
  * this process may reconcile now, which keys of each are running, and the
@@ -36,6 +39,8 @@ export class PartitionGate implements ShardingMember {
   readonly #fences: (Fence | undefined)[];
   #toRelist = new Set<number>();
   #relisting: Promise<void> | undefined;
+  #relistFailures = 0;
+  #closed = false;
 
   constructor(options: PartitionGateOptions) {
     this.#o = options;
@@ -126,22 +131,33 @@ export class PartitionGate implements ShardingMember {
     if (reason === "handover") this.#o.logger.info({ partition, waitedFor: waited }, "handed over a partition once its running reconciles ended");
   }
 
-  /** Acquisitions of one turn are listed together, with one line in the log. */
+  /** Stops retrying lists (the controller is stopping). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * Acquisitions of one turn are listed together, with one line in the log.
+   * A list that fails (NATS away mid-acquisition) is tried again with backoff
+   * for the partitions still held: until it succeeds their keys run nowhere.
+   */
   async #relistAcquired(): Promise<void> {
-    try {
-      while (this.#toRelist.size > 0) {
-        await new Promise((resolve) => setImmediate(resolve));
-        const partitions = this.#toRelist;
-        this.#toRelist = new Set();
-        this.#o.logger.info({ partitions: ranges([...partitions]), count: partitions.size }, "acquired partitions; listing their keys");
+    while (this.#toRelist.size > 0 && !this.#closed) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const partitions = this.#toRelist;
+      this.#toRelist = new Set();
+      this.#o.logger.info({ partitions: ranges([...partitions]), count: partitions.size }, "acquired partitions; listing their keys");
+      try {
         await this.#o.relist(partitions);
+        this.#relistFailures = 0;
+      } catch (error) {
+        const delayMs = Math.min(RELIST_RETRY_MAX_MS, RELIST_RETRY_BASE_MS * 2 ** this.#relistFailures++);
+        for (const p of partitions) if (this.#active[p] === 1) this.#toRelist.add(p);
+        this.#o.logger.warn({ err: error, partitions: ranges([...this.#toRelist]), delayMs }, "listing acquired partitions failed; trying again");
+        await new Promise((resolve) => (setTimeout(resolve, delayMs) as { unref?: () => void }).unref?.());
       }
-    } catch (error) {
-      this.#o.logger.error({ err: error }, "listing acquired partitions failed; the next resync or watch restart lists them again");
-    } finally {
-      this.#relisting = undefined;
-      if (this.#toRelist.size > 0) this.#relisting = this.#relistAcquired();
     }
+    this.#relisting = undefined;
   }
 }
 

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import {
   jetstream,
   JetStreamApiCodes,
@@ -149,6 +150,13 @@ export class KvStorage implements Storage {
   readonly #guard: KvBucketGuard;
 
   private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, options: ResolvedKvStorageOptions, jsm: JetStreamManager, info: StreamInfo) {
+    // Every operation retrying through an outage waits on this one signal:
+    // hundreds at once are expected, not a leak.
+    try {
+      setMaxListeners(0, this.#closing.signal);
+    } catch {
+      // A runtime whose node:events does not take EventTargets does not warn either.
+    }
     this.#nc = nc;
     this.#js = js;
     this.#kv = kv;

@@ -109,6 +109,11 @@ export class NatsServer {
     await this.signal("SIGTERM");
   }
 
+  /** The server process's id while it runs (the scale bench reads its CPU). */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
   /** Stops the server and removes a temporary store. */
   async remove(): Promise<void> {
     await this.stop();

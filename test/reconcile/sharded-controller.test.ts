@@ -158,6 +158,37 @@ describe("sharded controller", () => {
     expect(text).toContain("converge_lease_renew_failures 0");
   });
 
+  it("lists an acquired partition again, with backoff, when the list fails (NATS away mid-acquisition)", async () => {
+    const { storage, bus } = await setup();
+    const uids = await fleet(storage, 10);
+    let failing = 0;
+    const flaky = new Proxy(storage, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property === "loadAll") {
+          return async (...args: Parameters<InMemoryStorage["loadAll"]>) => {
+            if (failing > 0) {
+              failing--;
+              throw new Error("NATS is away");
+            }
+            return target.loadAll(...args);
+          };
+        }
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const sharding = new ManualSharding(1, nextToken);
+    const runs: string[] = [];
+    const controller = new Controller(bus, flaky, { isolation: "inline", logger: silentLogger, sharding });
+    await controller.registerReconciler({ resourceKind: "Box", async reconcile(_ctx, box) { runs.push(box.uid); } });
+    cleanups.push(() => controller.stop());
+    await controller.start();
+    failing = 2;
+    sharding.acquire(0);
+    await expect.poll(() => runs.length, { timeout: 10_000 }).toBe(uids.length);
+    expect(failing).toBe(0);
+  });
+
   it("gives each reconcile the fence of its partition", async () => {
     const { storage, bus } = await setup();
     await fleet(storage, 5);
