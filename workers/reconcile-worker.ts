@@ -16,7 +16,7 @@ import type {
 } from "../src/pool/protocol.js";
 import { unsendableOutcome } from "../src/pool/outcome-check.js";
 import { defaultLogger, LOG_LEVELS, type LogFields, type Logger, type LogLevel } from "../src/reconcile/logger.js";
-import type { ReconcileDeadline } from "../src/reconcile/reconcile-deadline.js";
+import type { RunContext } from "../src/reconcile/run-context.js";
 import type { Reconciler } from "../src/reconcile/reconciler.js";
 import { loadReconcilerModule } from "../src/reconcile/reconciler-module.js";
 import { runReconcile } from "../src/reconcile/run-reconcile.js";
@@ -76,7 +76,7 @@ class Session {
   readonly #timeoutMs: number;
   readonly #kindModules = new Map<string, string>();
   /** Running reconciles' deadlines by handle, so an `abort` message reaches them. */
-  readonly #deadlines = new Map<number, ReconcileDeadline>();
+  readonly #deadlines = new Map<number, RunContext>();
   #running = 0;
   #closing = false;
   #pending: ItemOutcome[] = [];
@@ -85,7 +85,7 @@ class Session {
   #nextCall = 1;
   readonly #calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   #resolveServed!: (value: SessionReturn) => void;
-  readonly #track = (h: number, deadline: ReconcileDeadline | undefined): void => {
+  readonly #track = (h: number, deadline: RunContext | undefined): void => {
     if (deadline) this.#deadlines.set(h, deadline);
     else this.#deadlines.delete(h);
   };

@@ -289,7 +289,7 @@ export class Controller {
       ...(this.#gate ? { gate: this.#gate } : {}),
     });
     inline = new InlineRunner(
-      { reconcilerOf: (kind) => this.#registrations.get(kind)!.instance!, logger: this.#logger, timeoutMs, call },
+      { reconcilerOf: (kind) => this.#registrations.get(kind)!.instance!, logger: this.#logger, timeoutMs, call, abortable: this.#gate !== undefined },
       dispatcher.complete,
     );
     const modules: Record<string, string> = {};

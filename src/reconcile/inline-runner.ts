@@ -2,7 +2,7 @@ import { deepCopy } from "../codec/deep-copy.js";
 import type { BatchItem, ClientOp } from "../pool/protocol.js";
 import type { Job } from "./job.js";
 import type { Logger } from "./logger.js";
-import type { ReconcileDeadline } from "./reconcile-deadline.js";
+import type { RunContext } from "./run-context.js";
 import type { CompleteOutcome, ReconcileRunner } from "./reconcile-runner.js";
 import type { Reconciler } from "./reconciler.js";
 import { runReconcile } from "./run-reconcile.js";
@@ -12,6 +12,8 @@ export interface InlineRunnerOptions {
   logger: Logger;
   timeoutMs: number;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
+  /** Keep each running reconcile's context so `abort` can reach it (scale-out only: a Map entry per reconcile otherwise). */
+  abortable: boolean;
 }
 
 /**
@@ -22,8 +24,8 @@ export interface InlineRunnerOptions {
 export class InlineRunner implements ReconcileRunner {
   readonly #o: InlineRunnerOptions;
   readonly #complete: CompleteOutcome;
-  readonly #running = new Map<number, ReconcileDeadline>();
-  readonly #track = (h: number, deadline: ReconcileDeadline | undefined): void => {
+  readonly #running = new Map<number, RunContext>();
+  readonly #track = (h: number, deadline: RunContext | undefined): void => {
     if (deadline) this.#running.set(h, deadline);
     else this.#running.delete(h);
   };
@@ -36,7 +38,9 @@ export class InlineRunner implements ReconcileRunner {
   run(job: Job, item: BatchItem): void {
     // The reconcile may mutate its copy; `loaded` stays as read, for CAS and diffing.
     item.resource = deepCopy(job.loaded);
-    const env = { logger: this.#o.logger, timeoutMs: this.#o.timeoutMs, call: this.#o.call, track: this.#track };
+    const env = this.#o.abortable
+      ? { logger: this.#o.logger, timeoutMs: this.#o.timeoutMs, call: this.#o.call, track: this.#track }
+      : { logger: this.#o.logger, timeoutMs: this.#o.timeoutMs, call: this.#o.call };
     void runReconcile(this.#o.reconcilerOf(job.kind), item, env).then((outcome) => this.#complete(job, outcome));
   }
 

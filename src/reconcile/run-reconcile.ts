@@ -1,8 +1,8 @@
 import { EffectRecorder } from "../pool/effects.js";
 import { toWireError, type BatchItem, type ClientOp, type ItemOutcome } from "../pool/protocol.js";
-import { bindResource, CONTEXT_INTERNALS, type InternalContext } from "./context.js";
+import { bindResource } from "./context.js";
 import type { Logger } from "./logger.js";
-import { ReconcileDeadline } from "./reconcile-deadline.js";
+import { RunContext } from "./run-context.js";
 import type { Reconciler, Result } from "./reconciler.js";
 
 export interface RunEnvironment {
@@ -10,8 +10,8 @@ export interface RunEnvironment {
   /** reconcileTimeout, ms: counted from this reconcile's own start. */
   timeoutMs: number;
   call(op: ClientOp, args: unknown[]): Promise<unknown>;
-  /** Told the reconcile's deadline when it starts and again when it ends (so it can be aborted from outside). */
-  track?(h: number, deadline: ReconcileDeadline | undefined): void;
+  /** Told the reconcile's context when it starts and undefined when it ends (so it can be aborted from outside). */
+  track?(h: number, run: RunContext | undefined): void;
 }
 
 /**
@@ -20,23 +20,11 @@ export interface RunEnvironment {
  */
 export async function runReconcile(reconciler: Reconciler, item: BatchItem, env: RunEnvironment): Promise<ItemOutcome> {
   const effects = new EffectRecorder();
-  const start = performance.now();
-  const deadline = new ReconcileDeadline(item.kind, item.uid, start, env.timeoutMs);
-  const ctx: InternalContext = {
-    request: item.reason === undefined
-      ? { resourceKind: item.kind, resourceUid: item.uid }
-      : { resourceKind: item.kind, resourceUid: item.uid, reason: item.reason },
-    // Each reconcile's own signal, made when first read.
-    get signal() {
-      return deadline.signal;
-    },
-    attempt: item.attempt,
-    logger: env.logger,
-    ...(item.fence === undefined ? {} : { fence: item.fence }),
-    [CONTEXT_INTERNALS]: { effects, call: env.call },
-  };
+  const ctx = new RunContext(item, env.logger, env.timeoutMs, effects, env.call);
+  const deadline = ctx;
+  const start = ctx.startedAt;
   bindResource(item.resource, effects);
-  env.track?.(item.h, deadline);
+  env.track?.(item.h, ctx);
   let outcome: ItemOutcome;
   try {
     const result = await reconciler.reconcile(ctx, item.resource as never);
