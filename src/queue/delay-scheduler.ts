@@ -64,6 +64,14 @@ export class DelayScheduler {
   // The `latest` the pending timer was armed for: a key whose `latest` is
   // earlier needs a re-arm, a later one does not. Infinity when no timer is armed.
   private armedFor = Infinity;
+  /**
+   * A clock reading no later than now (taken at construction, each wake-up and
+   * each arming). `dueAt - readAt` bounds a new key's delay from above, so a key
+   * due within SLACK_MIN_DELAY_MS of it needs no clock read to know it gets no
+   * slack: scheduling 100k short delays in one loop reads the clock 0 times, not
+   * 100k (the loop's length is how late its earliest keys fire).
+   */
+  private readAt: number;
   private firing = false;
   // Scratch for arm()'s walk of the heap.
   private readonly stack: number[] = [];
@@ -84,6 +92,7 @@ export class DelayScheduler {
     this.onFire = onFire;
     this.onError = options.onError;
     this.clock = options.clock ?? realClock;
+    this.readAt = this.clock.now();
   }
 
   /** How many handles wait. */
@@ -107,7 +116,7 @@ export class DelayScheduler {
     if (h >= this.pos.length) this.growSlots(h);
     const p = this.pos[h];
     if (p !== 0 && dueAt >= this.due[h]) return;
-    const latest = (this.latest[h] = dueAt + slackFor(dueAt - this.clock.now()));
+    const latest = (this.latest[h] = dueAt - this.readAt < SLACK_MIN_DELAY_MS ? dueAt : dueAt + slackFor(dueAt - (this.readAt = this.clock.now())));
     if (p !== 0) {
       this.due[h] = dueAt;
       this.siftUp(p - 1);
@@ -172,7 +181,7 @@ export class DelayScheduler {
   private readonly wake = (): void => {
     this.timer = undefined;
     this.armedFor = Infinity;
-    const now = this.clock.now();
+    const now = (this.readAt = this.clock.now());
     // At most the entries present now: one that onFire schedules in the past
     // waits for the next wake-up instead of looping here forever.
     let budget = this.count;
@@ -228,7 +237,7 @@ export class DelayScheduler {
     // Whole ms, rounded up: the timer can only run on a loop-clock tick, and
     // the first tick at or after due time plus slack is the one to aim for.
     // Past times get 0 (the next turn). Capped at what a timer can wait.
-    const wait = Math.min(MAX_TIMER_MS, Math.ceil(target - this.clock.now()));
+    const wait = Math.min(MAX_TIMER_MS, Math.ceil(target - (this.readAt = this.clock.now())));
     this.timer = this.clock.afterFunc(wait > 0 ? wait : 0, this.wake);
     this.armedFor = target;
     if (!this.refed) this.timer.unref();
