@@ -12,17 +12,10 @@ export interface DemoFleetOptions {
   failRate: number;
 }
 
-/** What the demo shows of its controllers, however many processes they are. */
-export interface DemoControllerStats {
-  reconciles: number;
-  retries: number;
-  failed: number;
-  timeouts: number;
-  crashes: number;
-  statusWrites: number;
-}
-
 const COUNTED = ["reconciles", "retries", "failed", "timeouts", "crashes", "statusWrites"] as const;
+
+/** What the demo shows of its controllers, however many processes they are: their reports' counts, added up. */
+export type DemoControllerStats = Pick<DemoControllerReport, (typeof COUNTED)[number]>;
 
 interface Member {
   identity: string;
