@@ -102,13 +102,6 @@ export class ReconcilePool {
     return this.#replaced;
   }
 
-  /** Keys sent to threads and not yet reported. */
-  inFlight(): number {
-    let n = this.#queued.length;
-    for (const session of this.#sessions) n += session.inFlight.size;
-    return n;
-  }
-
   /** Runs `item` on a worker thread; its outcome comes through onOutcomes (or onLost). */
   run(item: BatchItem): void {
     this.#queued.push(item);

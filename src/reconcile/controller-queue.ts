@@ -1,6 +1,7 @@
 import type { ControllerMetrics } from "../metrics/metrics.js";
 import { DEFAULT_PRIORITY } from "../queue/priority.js";
 import type { RateLimitedWorkQueue } from "../queue/rate-limited-work-queue.js";
+import { resized } from "../queue/typed-array.js";
 import { HandleState } from "./handle-state.js";
 
 /**
@@ -35,13 +36,7 @@ export class ControllerQueue {
 
   ensure(h: number): void {
     this.state.ensure(h);
-    if (h >= this.#inBackoff.length) {
-      let size = this.#inBackoff.length;
-      while (size <= h) size *= 2;
-      const grown = new Uint8Array(size);
-      grown.set(this.#inBackoff);
-      this.#inBackoff = grown;
-    }
+    if (h >= this.#inBackoff.length) this.#inBackoff = resized(this.#inBackoff, Math.max(h + 1, this.#inBackoff.length * 2));
   }
 
   add(h: number, reason: string | undefined, delayMs = 0, priority = DEFAULT_PRIORITY): void {

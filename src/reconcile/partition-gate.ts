@@ -1,4 +1,5 @@
 import type { Fence, RevokeReason, Sharding, ShardingMember } from "../cluster/sharding.js";
+import { resized } from "../queue/typed-array.js";
 import { ReconcileInterruptedError } from "./errors.js";
 import type { Logger } from "./logger.js";
 
@@ -58,13 +59,7 @@ export class PartitionGate implements ShardingMember {
   }
 
   partitionOf(h: number): number {
-    if (h >= this.#partitionOf.length) {
-      let size = this.#partitionOf.length;
-      while (size <= h) size *= 2;
-      const grown = new Int32Array(size).fill(-1);
-      grown.set(this.#partitionOf);
-      this.#partitionOf = grown;
-    }
+    if (h >= this.#partitionOf.length) this.#partitionOf = resized(this.#partitionOf, Math.max(h + 1, this.#partitionOf.length * 2), -1);
     let p = this.#partitionOf[h];
     if (p < 0) p = this.#partitionOf[h] = this.sharding.partitionOf(this.#o.keyOf(h));
     return p;
