@@ -369,19 +369,12 @@ export class KvStorage implements Storage {
     const signal = options?.signal;
     if (signal?.aborted) return KvWatchStream.ended();
     const filter = kind === undefined ? ">" : `${kind}.*`;
-    const start = this.#retrying(`watch ${filter}`, () =>
-      openKvWatch(this.#js, this.#jsm, this.#stream, this.#subjectPrefix, filter, () => void this.#guard.check()),
-    );
-    // Requests issued after this call wait until the consumer exists, so the
-    // watch sees every change made after the call (a consumer created later
-    // would miss the first writes, and with history 1 even overwritten ones).
-    this.#starting.add(start);
-    const started = (): void => void this.#starting.delete(start);
-    start.then(started, started);
-
     const onAbort = (): void => stream.end();
     const stream = KvWatchStream.start(
-      start,
+      (onEntry) =>
+        this.#retrying(`watch ${filter}`, () =>
+          openKvWatch(this.#js, this.#jsm, this.#stream, this.#subjectPrefix, filter, () => void this.#guard.check(), onEntry),
+        ),
       (entry) => this.#toChange(entry, options?.accept),
       `KV bucket "${this.bucket}": watch of ${kind ?? "all kinds"}`,
       () => {
@@ -391,6 +384,13 @@ export class KvStorage implements Storage {
       () => (this.#nc.isClosed() ? "the NATS connection is closed" : "the NATS watch stopped (was the bucket deleted?)"),
       (revision) => this.#guard.saw(revision),
     );
+    // Requests issued after this call wait until the consumer exists, so the
+    // watch sees every change made after the call (a consumer created later
+    // would miss the first writes, and with history 1 even overwritten ones).
+    const opening = stream.opening;
+    this.#starting.add(opening);
+    const started = (): void => void this.#starting.delete(opening);
+    opening.then(started, started);
     this.#watchers.add(stream);
     signal?.addEventListener("abort", onAbort, { once: true });
     return stream;

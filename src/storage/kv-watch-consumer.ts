@@ -13,8 +13,10 @@ export interface KvWatchEntry {
   readonly operation: "PUT" | "DEL" | "PURGE";
 }
 
-/** What `KvWatchStream` pumps: the watch's entries, and a way to end it. */
-export interface KvWatchSource extends AsyncIterable<KvWatchEntry> {
+/** One running watch: its entries go to the callback it was opened with. */
+export interface KvWatchSource {
+  /** Resolves once the watch stops by itself: with the error that stopped it, if any. Not after `stop()`. */
+  readonly ended: Promise<Error | undefined>;
   /** Ends the watch; resolves once its consumer is deleted (or could not be). Never rejects. */
   stop(): Promise<void>;
   /**
@@ -54,7 +56,10 @@ const TROUBLE = new Set(["consumer_deleted", "stream_not_found", "heartbeats_mis
  * it was), with a short inactivity threshold, deleted when stopped.
  * `onTrouble` is told (with the notice's type) when the consumer meets
  * something a lost bucket would cause; the caller looks at the stream, and
- * the watch checks its own consumer (`verify`).
+ * the watch checks its own consumer (`verify`). Entries go to `onEntry` as
+ * they arrive, in order, from the client's message callback: no promise or
+ * iterator step per entry, which every change (and every echo of our own
+ * writes) would pay. `onEntry` must not throw.
  */
 export async function openKvWatch(
   js: JetStreamClient,
@@ -63,6 +68,7 @@ export async function openKvWatch(
   subjectPrefix: string,
   filter: string,
   onTrouble: (notice: string) => void,
+  onEntry: (entry: KvWatchEntry) => void,
 ): Promise<KvWatchSource> {
   const consumer = await js.consumers.getPushConsumer(stream, {
     filter_subjects: subjectPrefix + filter,
@@ -70,10 +76,11 @@ export async function openKvWatch(
   });
   const shorten = (name: string): void => expireSoonWhenIdle(jsm, stream, name);
   shorten((await consumer.info(true)).name);
-  const messages = await consumer.consume();
   const prefixLength = subjectPrefix.length;
+  const messages = await consumer.consume({ callback: (m) => onEntry(new JsKvWatchEntry(m, prefixLength)) });
   let stopped: Promise<void> | undefined;
   const source: KvWatchSource = {
+    ended: messages.closed().then((error) => (stopped ? new Promise<never>(() => {}) : error instanceof Error ? error : undefined)),
     stop(): Promise<void> {
       if (stopped) return stopped;
       messages.stop();
@@ -101,9 +108,6 @@ export async function openKvWatch(
         else messages.stop(new Error("its consumer is gone (deleted, or the client was cut off longer than its inactivity threshold)"));
       }
     },
-    async *[Symbol.asyncIterator](): AsyncIterator<KvWatchEntry> {
-      for await (const m of messages) yield toEntry(m, prefixLength);
-    },
   };
   void (async () => {
     for await (const notice of messages.status()) {
@@ -117,15 +121,23 @@ export async function openKvWatch(
   return source;
 }
 
-function toEntry(m: JsMsg, prefixLength: number): KvWatchEntry {
-  return {
-    key: m.subject.slice(prefixLength),
-    revision: m.seq,
-    value: m.data,
-    get operation() {
-      const operation = m.headers?.get("KV-Operation");
-      if (operation === "DEL" || operation === "PURGE") return operation;
-      return m.headers?.has("Nats-Marker-Reason") ? "PURGE" : "PUT";
-    },
-  };
+class JsKvWatchEntry implements KvWatchEntry {
+  readonly #m: JsMsg;
+  readonly key: string;
+  readonly revision: number;
+  readonly value: Uint8Array;
+
+  constructor(m: JsMsg, prefixLength: number) {
+    this.#m = m;
+    this.key = m.subject.slice(prefixLength);
+    this.revision = m.seq;
+    this.value = m.data;
+  }
+
+  get operation(): "PUT" | "DEL" | "PURGE" {
+    const headers = this.#m.headers;
+    const operation = headers?.get("KV-Operation");
+    if (operation === "DEL" || operation === "PURGE") return operation;
+    return headers?.has("Nats-Marker-Reason") ? "PURGE" : "PUT";
+  }
 }

@@ -9,8 +9,8 @@ interface Waiter {
 }
 
 /**
- * One `KvStorage.watch`: pumps the KV client's watch into a buffer the consumer
- * pulls from. Ends (done) on `end()` — abort, `return()`, storage close — and
+ * One `KvStorage.watch`: takes the KV watch's entries as they arrive into a
+ * buffer the consumer pulls from. Ends (done) on `end()` — abort, `return()`, storage close — and
  * fails (one rejection after the buffered changes, then done) when the NATS
  * watch cannot start or stops by itself, so the caller re-watches and relists.
  */
@@ -26,30 +26,43 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   readonly #onEnd: () => void;
   readonly #endedBecause: () => string;
   readonly #saw: (revision: number) => void;
+  readonly #toChange: (entry: KvWatchEntry) => StorageChange | undefined;
+  /** Settles once the source is open or could not be opened. */
+  opening: Promise<unknown> = Promise.resolve();
 
-  private constructor(readonly what: string, onEnd: () => void, endedBecause: () => string, saw: (revision: number) => void = () => {}) {
+  private constructor(
+    readonly what: string,
+    onEnd: () => void,
+    endedBecause: () => string,
+    saw: (revision: number) => void = () => {},
+    toChange: (entry: KvWatchEntry) => StorageChange | undefined = () => undefined,
+  ) {
     this.#onEnd = onEnd;
     this.#endedBecause = endedBecause;
     this.#saw = saw;
+    this.#toChange = toChange;
   }
 
   /**
-   * Pumps the source `start` resolves to. `toChange` turns an entry into a
-   * change, or `undefined` to skip it (it logs why); `what` names the watch in
-   * errors; `onEnd` runs once when the stream ends or fails; `endedBecause`
-   * guesses why the source stopped by itself; `saw` is told every revision
-   * received, in order, even one that went back (a stream created again).
+   * Opens the source with `open`, which hands it the callback for entries.
+   * `toChange` turns an entry into a change, or `undefined` to skip it (it
+   * logs why); `what` names the watch in errors; `onEnd` runs once when the
+   * stream ends or fails; `endedBecause` guesses why the source stopped by
+   * itself; `saw` is told every revision received, in order, even one that
+   * went back (a stream created again).
    */
   static start(
-    start: Promise<KvWatchSource>,
+    open: (onEntry: (entry: KvWatchEntry) => void) => Promise<KvWatchSource>,
     toChange: (entry: KvWatchEntry) => StorageChange | undefined,
     what: string,
     onEnd: () => void,
     endedBecause: () => string,
     saw: (revision: number) => void,
   ): KvWatchStream {
-    const stream = new KvWatchStream(what, onEnd, endedBecause, saw);
-    void stream.#pump(start, toChange);
+    const stream = new KvWatchStream(what, onEnd, endedBecause, saw, toChange);
+    const opening = open((entry) => stream.#onEntry(entry));
+    stream.opening = opening;
+    void stream.#run(opening);
     return stream;
   }
 
@@ -141,10 +154,29 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
     this.#onEnd();
   }
 
-  async #pump(start: Promise<KvWatchSource>, toChange: (entry: KvWatchEntry) => StorageChange | undefined): Promise<void> {
+  #onEntry(entry: KvWatchEntry): void {
+    if (this.#state !== "open") return;
+    const revision = entry.revision;
+    this.#saw(revision);
+    // The client's ordered consumer re-creates itself after a gap or a
+    // server restart; never hand out a revision twice or out of order.
+    if (revision <= this.#lastRevision) return;
+    this.#lastRevision = revision;
+    let change: StorageChange | undefined;
+    try {
+      change = this.#toChange(entry);
+    } catch (error) {
+      // Runs inside the client's message callback, which must not throw.
+      this.#fail(new KvWatchError(`${this.what} failed: ${messageOf(error)}`, { cause: error }));
+      return;
+    }
+    if (change) this.#push(change);
+  }
+
+  async #run(opening: Promise<KvWatchSource>): Promise<void> {
     let source: KvWatchSource;
     try {
-      source = await start;
+      source = await opening;
     } catch (error) {
       this.#fail(new KvWatchError(`${this.what} could not start: ${messageOf(error)}`, { cause: error }));
       return;
@@ -154,23 +186,11 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
       return;
     }
     this.#source = source;
-    try {
-      for await (const entry of source) {
-        if (this.#state !== "open") break;
-        this.#saw(entry.revision);
-        // The client's ordered consumer re-creates itself after a gap or a
-        // server restart; never hand out a revision twice or out of order.
-        if (entry.revision <= this.#lastRevision) continue;
-        this.#lastRevision = entry.revision;
-        const change = toChange(entry);
-        if (change) this.#push(change);
-      }
-    } catch (error) {
-      this.#fail(new KvWatchError(`${this.what} failed: ${messageOf(error)}`, { cause: error }));
-      return;
-    }
-    this.#fail(new KvWatchError(`${this.what} ended unexpectedly: ${this.#endedBecause()}`));
+    const error = await source.ended;
+    if (error) this.#fail(new KvWatchError(`${this.what} failed: ${messageOf(error)}`, { cause: error }));
+    else this.#fail(new KvWatchError(`${this.what} ended unexpectedly: ${this.#endedBecause()}`));
   }
+
 }
 
 function messageOf(error: unknown): string {
