@@ -162,6 +162,7 @@ export class Controller {
       kind: (kind) => this.#registrations.get(kind),
       kinds: () => this.#registrations.kinds(),
       handleOf: (kind, uid) => this.#handles.handleOf(kind, uid),
+      knownHandle: (kind, uid) => this.#handles.knownHandle(kind, uid),
       enqueue: (h, reason, low) => this.#queue.add(h, reason, 0, low ? LOW_PRIORITY : DEFAULT_PRIORITY),
       ...(gate ? { accepts: (key: string) => gate.acceptsKey(key) } : {}),
       // A lost watch (a KV bucket deleted or wiped, a dead connection) is not-ready until a relist caught up.

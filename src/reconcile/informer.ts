@@ -23,6 +23,8 @@ export interface InformerOptions {
   kinds(): Iterable<string>;
   /** The key's handle, interned. */
   handleOf(kind: string, uid: string): number;
+  /** The key's handle if it has one; interns nothing. */
+  knownHandle(kind: string, uid: string): number | undefined;
   /** `low` marks bulk work (lists, resyncs) that must not crowd out real changes. */
   enqueue(h: number, reason: string, low: boolean): void;
   /** Scale-out: whether this process reconciles the key now; others are neither cached nor enqueued. */
@@ -161,7 +163,13 @@ export class Informer {
     const changes = this.#o.storage.watch(undefined, {
       signal: this.#abort.signal,
       shareValues: true,
-      ...(accepts ? { accept: (kind: string, uid: string) => accepts(`${kind}/${uid}`) } : {}),
+      accept: (kind, uid, revision) => {
+        if (accepts !== undefined && !accepts(`${kind}/${uid}`)) return false;
+        // The echo of our own write whose ack came first (nearly all of them):
+        // #onChange would drop it, so the storage need not decode it.
+        const h = this.#o.knownHandle(kind, uid);
+        return h === undefined || h >= this.#lastWritten.length || this.#lastWritten[h] !== revision;
+      },
     });
     try {
       for await (const change of changes) this.#onChange(change);

@@ -35,6 +35,11 @@ export class ResourceHandles {
     return h;
   }
 
+  /** The handle `kind/uid` has, if it has one; interns nothing. */
+  knownHandle(kind: string, uid: string): number | undefined {
+    return this.#byKind.get(kind)?.get(uid);
+  }
+
   kindOf(h: number): string {
     return this.#kindOf[h]!;
   }

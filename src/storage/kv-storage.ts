@@ -429,16 +429,16 @@ export class KvStorage implements Storage {
     }
   }
 
-  #toChange(entry: KvWatchEntry, accept: ((kind: string, uid: string) => boolean) | undefined): StorageChange | undefined {
+  #toChange(entry: KvWatchEntry, accept: WatchOptions["accept"]): StorageChange | undefined {
     const name = parseKvKey(entry.key);
     if (!name) {
       this.#skip("watch", this.#foreignKey(entry.key));
       return undefined;
     }
     const { kind, uid } = name;
-    // Another process's key: not worth decoding.
-    if (accept !== undefined && !accept(kind, uid)) return undefined;
     const revision = entry.revision;
+    // Another process's key, or the echo of the reader's own write: not worth decoding.
+    if (accept !== undefined && !accept(kind, uid, revision)) return undefined;
     const bytes = entry.value;
     // Delete and purge markers have no body (ADR-8), and every stored resource
     // has one; reading `operation` decodes all the message's headers, which

@@ -27,12 +27,13 @@ export interface WatchOptions extends ReadOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
   /**
-   * The keys the reader wants, asked as each change arrives: a storage may
-   * skip the rest before decoding them (a sharded informer watches a whole
-   * bucket but reconciles only its partitions). A hint: a storage that
-   * ignores it delivers every change.
+   * The changes the reader wants, asked as each one arrives: a storage may
+   * skip the rest before decoding them. A sharded informer watches a whole
+   * bucket but reconciles only its partitions; every informer already holds
+   * the revisions it wrote itself, whose echoes it would decode only to
+   * drop. A hint: a storage that ignores it delivers every change.
    */
-  accept?(kind: string, uid: string): boolean;
+  accept?(kind: string, uid: string, revision: number): boolean;
 }
 
 /** One change seen by `Storage.watch`. Revisions only grow. */

@@ -459,6 +459,36 @@ describe("KvStorage", () => {
       expect(changes[2].revision).toBeGreaterThan(r2);
     });
 
+    it("skips, without decoding them, the changes `accept` turns down by key or by revision", async () => {
+      const { warnings, logger } = capturingLogger();
+      const s = await openStorage({ logger });
+      const raw = await rawBucket(s);
+      const asked: [string, string, number][] = [];
+      let refused = -1;
+      const watch = s.watch("Device", {
+        accept: (kind, uid, revision) => {
+          asked.push([kind, uid, revision]);
+          return uid !== "other" && revision !== refused;
+        },
+      })[Symbol.asyncIterator]();
+      await s.exists("Device", "x"); // the watch exists
+      // Unreadable bytes under a turned-down key or revision are never decoded: no warning, no invalid entry.
+      const other = await raw.put("Device.other", new Uint8Array([0xc1]));
+      // Known before the write, as its echo may come before its ack: the stream's next sequence.
+      refused = other + 1;
+      expect(await raw.put("Device.mine", new Uint8Array([0xc1]))).toBe(refused);
+      const wanted = await s.save("Device", "mine", device("mine"), { expectedRevision: refused });
+      const changes = await take(watch, 1);
+      expect(changes.map((c) => [c.type, c.uid, c.revision])).toEqual([["put", "mine", wanted]]);
+      expect(asked.map(([, uid, revision]) => [uid, revision])).toEqual([
+        ["other", other],
+        ["mine", refused],
+        ["mine", wanted],
+      ]);
+      expect(warnings).toEqual([]);
+      expect(s.stats().invalidEntries).toBe(0);
+    });
+
     // history 64 where a test writes one key twice and counts both: see the contract's note.
     it("several watchers of different kinds each see their own changes", async () => {
       const s = await openStorage({ history: 64 });
