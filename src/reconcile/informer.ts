@@ -165,10 +165,15 @@ export class Informer {
       shareValues: true,
       accept: (kind, uid, revision) => {
         if (accepts !== undefined && !accepts(`${kind}/${uid}`)) return false;
-        // The echo of our own write whose ack came first (nearly all of them):
-        // #onChange would drop it, so the storage need not decode it.
         const h = this.#o.knownHandle(kind, uid);
-        return h === undefined || h >= this.#lastWritten.length || this.#lastWritten[h] !== revision;
+        if (h === undefined || h >= this.#writing.length) return true;
+        // A put while we write the key is judged by endWrite from its revision
+        // alone; one after is dropped if it is our own. Neither needs its value.
+        if (this.#writing[h] === 1) {
+          this.#seenWhileWriting(h, revision);
+          return false;
+        }
+        return this.#lastWritten[h] !== revision;
       },
     });
     try {
@@ -215,9 +220,8 @@ export class Informer {
       return;
     }
     if (this.#writing[h] === 1) {
-      // Most likely the echo of the write in flight; endWrite decides.
-      this.#seenCount[h] = Math.min(255, this.#seenCount[h] + 1);
-      this.#seenRevision[h] = change.revision;
+      // A storage that skips what `accept` turns down has counted it there already.
+      if (this.#seenCount[h] === 0 || this.#seenRevision[h] !== change.revision) this.#seenWhileWriting(h, change.revision);
       return;
     }
     if (this.#lastWritten[h] === change.revision) return;
@@ -225,6 +229,12 @@ export class Informer {
     this.#remember(h, change.value);
     if (watched.generationChangedPredicate && previous !== undefined && sameGeneration(previous, change.value)) return;
     this.#o.enqueue(h, "storage put", false);
+  }
+
+  /** A put of `h` while our write of it is in flight: most likely its echo; endWrite decides. */
+  #seenWhileWriting(h: number, revision: number): void {
+    this.#seenCount[h] = Math.min(255, this.#seenCount[h] + 1);
+    this.#seenRevision[h] = revision;
   }
 
   /** Drops the cached values of the handles `which` selects (partitions this process gave up). */

@@ -437,14 +437,14 @@ export class KvStorage implements Storage {
     }
     const { kind, uid } = name;
     const revision = entry.revision;
-    // Another process's key, or the echo of the reader's own write: not worth decoding.
-    if (accept !== undefined && !accept(kind, uid, revision)) return undefined;
     const bytes = entry.value;
     // Delete and purge markers have no body (ADR-8), and every stored resource
     // has one; reading `operation` decodes all the message's headers, which
     // every write carries (message id, expected sequence) and which cost more
     // than the rest of this echo's handling.
     if (bytes.length === 0 && entry.operation !== "PUT") return { type: "delete", kind, uid, revision };
+    // Another process's key, or the echo of the reader's own write: not worth decoding.
+    if (accept !== undefined && !accept(kind, uid, revision)) return undefined;
     try {
       return { type: "put", kind, uid, revision, value: this.#decode(entry.key, kind, uid, bytes, revision) };
     } catch (error) {

@@ -27,11 +27,13 @@ export interface WatchOptions extends ReadOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
   /**
-   * The changes the reader wants, asked as each one arrives: a storage may
-   * skip the rest before decoding them. A sharded informer watches a whole
-   * bucket but reconciles only its partitions; every informer already holds
-   * the revisions it wrote itself, whose echoes it would decode only to
-   * drop. A hint: a storage that ignores it delivers every change.
+   * The puts the reader wants, asked as each one arrives: a storage may skip
+   * the rest before decoding them (deletes, which need no decoding, are
+   * always delivered). A sharded informer watches a whole bucket but
+   * reconciles only its partitions; every informer judges the echoes of its
+   * own writes by revision alone. A hint: a storage that ignores it delivers
+   * every change, and the reader must cope with being asked and then handed
+   * the same change.
    */
   accept?(kind: string, uid: string, revision: number): boolean;
 }

@@ -459,7 +459,7 @@ describe("KvStorage", () => {
       expect(changes[2].revision).toBeGreaterThan(r2);
     });
 
-    it("skips, without decoding them, the changes `accept` turns down by key or by revision", async () => {
+    it("skips, without decoding them, the puts `accept` turns down by key or by revision", async () => {
       const { warnings, logger } = capturingLogger();
       const s = await openStorage({ logger });
       const raw = await rawBucket(s);
@@ -478,8 +478,14 @@ describe("KvStorage", () => {
       refused = other + 1;
       expect(await raw.put("Device.mine", new Uint8Array([0xc1]))).toBe(refused);
       const wanted = await s.save("Device", "mine", device("mine"), { expectedRevision: refused });
-      const changes = await take(watch, 1);
-      expect(changes.map((c) => [c.type, c.uid, c.revision])).toEqual([["put", "mine", wanted]]);
+      // A delete needs no decoding: it comes whatever `accept` would say, and it is not asked.
+      await raw.delete("Device.other");
+      const changes = await take(watch, 2);
+      expect(changes.map((c) => [c.type, c.uid])).toEqual([
+        ["put", "mine"],
+        ["delete", "other"],
+      ]);
+      expect(changes[0].revision).toBe(wanted);
       expect(asked.map(([, uid, revision]) => [uid, revision])).toEqual([
         ["other", other],
         ["mine", refused],
