@@ -10,6 +10,8 @@ export type BenchDevice = Resource<
     waitMs?: number;
     slowEvery?: number;
     slowMs?: number;
+    /** The scale suite's untimed warm-up devices: reconciled at once, without waiting for the gate. */
+    warmUp?: boolean;
   },
   { state?: string; hash?: number }
 >;

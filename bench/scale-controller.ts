@@ -3,6 +3,7 @@
 // Reconciles `Device`s inline with maxConcurrentReconciles 64: each waits for the
 // gate file (so every process has its share queued before the clock starts),
 // then waits `waitMs` on its "network" and writes the converged status.
+// Warm-up devices (`spec.warmUp`) skip the gate.
 // Prints a JSON line of its state every 100 ms; stops cleanly on SIGTERM.
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -32,7 +33,7 @@ class GatedReconciler extends BaseReconciler<BenchDevice> {
   readonly resourceKind = DEVICE_KIND;
   async reconcile(ctx: ReconcileContext, device: BenchDevice): Promise<void> {
     if (device.status?.state === device.spec.desired) return;
-    await opened;
+    if (!device.spec.warmUp) await opened;
     await sleep(Number(waitMs), undefined, { signal: ctx.signal });
     device.status = { state: device.spec.desired };
     await this.updateStatus(ctx, device);
