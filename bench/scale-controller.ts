@@ -4,7 +4,8 @@
 // gate file (so every process has its share queued before the clock starts),
 // then waits `waitMs` on its "network" and writes the converged status.
 // Warm-up devices (`spec.warmUp`) skip the gate.
-// Prints a JSON line of its state every 100 ms; stops cleanly on SIGTERM.
+// Prints a JSON line of its state every 100 ms, and `{"drainedAt": ms}` once
+// idle after the gate opened; stops cleanly on SIGTERM.
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KvSharding } from "../src/cluster/kv-sharding.js";
@@ -51,6 +52,14 @@ const controller = new Controller(new InMemoryEventBus(1000, 10, { logger: silen
 });
 await controller.registerReconciler(new GatedReconciler());
 await controller.start();
+// Every device is queued here before the gate opens: idle after it means every
+// status this process owes is written. The line carries its own time, so the
+// bench's clock needs no watch of the writes (which would be a fourth process
+// reading every one of them on the same 2 cores).
+void opened.then(async () => {
+  await controller.idle();
+  process.stdout.write(`${JSON.stringify({ drainedAt: Date.now() })}\n`);
+});
 const report = setInterval(() => {
   const stats = controller.stats();
   process.stdout.write(`${JSON.stringify({ owned: stats.sharding?.owned ?? 0, members: stats.sharding?.members ?? 0, running: stats.running, queued: stats.queueDepth, reconciles: stats.reconciles })}\n`);

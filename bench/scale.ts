@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { connectNats } from "../src/events/nats-connection.js";
 import { KvStorage } from "../src/storage/kv-storage.js";
 import { NatsServer } from "../test/helpers/nats-server.js";
@@ -43,12 +42,14 @@ interface RoundResult {
   /** % of one core over the timed window: every controller process together, and the nats-server. */
   controllersCpu?: number;
   serverCpu?: number;
-  /** The bench process itself (its convergence watch), % of one core. */
+  /** The bench process itself (it only waits for the children), % of one core. */
   benchCpu: number;
 }
 
 class ScaleChild {
   state: ChildState = { owned: 0, members: 0, running: 0, queued: 0, reconciles: 0 };
+  /** Date.now() when the child went idle after the gate opened: its share converged. */
+  drainedAt: number | undefined;
   readonly #child: ChildProcess;
   readonly #exited: Promise<void>;
   readonly stderr: string[] = [];
@@ -63,7 +64,9 @@ class ScaleChild {
     this.#exited = new Promise((resolve) => this.#child.once("exit", () => resolve()));
     createInterface({ input: this.#child.stdout! }).on("line", (line) => {
       try {
-        this.state = JSON.parse(line) as ChildState;
+        const parsed = JSON.parse(line) as ChildState | { drainedAt: number };
+        if ("drainedAt" in parsed) this.drainedAt = parsed.drainedAt;
+        else this.state = parsed;
       } catch {
         // not a state line
       }
@@ -89,7 +92,7 @@ async function until(probe: () => boolean, what: string, limitMs: number): Promi
 
 /**
  * Devices per second of `processes` controllers converging `devices` devices,
- * gate to last status seen. `independent`: the control — each process has its
+ * gate to the last controller idle. `independent`: the control — each process has its
  * own storage and lease buckets and a third of the devices, so nothing is
  * shared (no other process's writes on its watch, no leases to split).
  */
@@ -139,32 +142,6 @@ async function round(
       `every device queued in its process`,
       120_000,
     );
-    let converged = 0;
-    const abort = new AbortController();
-    let allDone!: () => void;
-    const done = new Promise<void>((resolve) => (allDone = resolve));
-    // After the timed devices were saved, the controllers' status writes are
-    // the only puts: headers only, nothing decoded, so the bench's own share
-    // of the 2 cores stays small (a storage watch decoded every value).
-    const seen = new Uint8Array(devices);
-    const js = jetstream(nc);
-    const watches = await Promise.all(
-      buckets.map(async (bucket) => {
-        const prefix = `$KV.${bucket}.${DEVICE_KIND}.dev-`;
-        const consumer = await js.consumers.getPushConsumer(`KV_${bucket}`, { filter_subjects: `$KV.${bucket}.${DEVICE_KIND}.*`, deliver_policy: DeliverPolicy.New, headers_only: true });
-        return consumer.consume({
-          callback: (m) => {
-            if (!m.subject.startsWith(prefix) || m.headers?.get("KV-Operation")) return;
-            const i = Number(m.subject.slice(prefix.length));
-            if (seen[i] === 0) {
-              seen[i] = 1;
-              if (++converged === devices) allDone();
-            }
-          },
-        });
-      }),
-    );
-    abort.signal.addEventListener("abort", () => watches.forEach((w) => w.stop()), { once: true });
     const cpu = () => {
       const each = children.map((c) => cpuSecondsOf(c.pid));
       return { controllers: each.includes(undefined) ? undefined : (each as number[]).reduce((a, b) => a + b, 0), server: cpuSecondsOf(serverPid) };
@@ -172,14 +149,20 @@ async function round(
     const cpu0 = cpu();
     const own0 = process.cpuUsage();
     const t0 = performance.now();
+    const wall0 = Date.now();
     writeFileSync(gate, "");
-    await done;
-    const elapsed = performance.now() - t0;
+    // Each child says when it went idle, with its own timestamp: the clock stops at the last of them.
+    await until(() => children.every((c) => c.drainedAt !== undefined), "every controller to go idle", 120_000);
+    const cpuMs = performance.now() - t0;
     const cpu1 = cpu();
     const own = process.cpuUsage(own0);
-    abort.abort();
-    const percent = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : ((b - a) * 100_000) / elapsed);
-    const result: RoundResult = { perSecond: (devices * 1000) / elapsed, benchCpu: ((own.user + own.system) / 10) / elapsed };
+    const elapsed = Math.max(...children.map((c) => c.drainedAt!)) - wall0;
+    // Checked after the clock: every timed device holds its converged status.
+    const loaded = (await Promise.all(storages.map((storage) => storage.loadAll<BenchDevice>(DEVICE_KIND)))).flat();
+    const converged = loaded.filter((d) => d.uid.startsWith("dev-") && d.status?.state === "running").length;
+    if (converged !== devices) throw new Error(`scale: ${converged} of ${devices} devices converged when every controller was idle`);
+    const percent = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : ((b - a) * 100_000) / cpuMs);
+    const result: RoundResult = { perSecond: (devices * 1000) / elapsed, benchCpu: (own.user + own.system) / 10 / cpuMs };
     const controllersCpu = percent(cpu0.controllers, cpu1.controllers);
     const serverCpu = percent(cpu0.server, cpu1.server);
     if (controllersCpu !== undefined) result.controllersCpu = controllersCpu;
@@ -253,7 +236,7 @@ export async function scaleSuite(ctx: SuiteContext): Promise<SuiteReport | undef
       `Before the timed devices, every round converges as many untimed warm-up devices in the same processes (a fresh process spent a fifth of its CPU in the JIT's compiler threads during the timed window). ` +
       `Each controller process (\`bench/scale-controller.ts\`, inline isolation) holds \`maxConcurrentReconciles: ${CONCURRENCY}\` and a fair share of 64 ` +
       `partitions through \`KvSharding\`. The clock starts once every process holds its share with its slots full, waiting at a gate, and stops when ` +
-      `a storage watch has seen every device converged. One process can do at most ${rate(ideal)} devices (its slots over the wait); three, three times that.`,
+      `the last controller process reports itself idle (each child's \`controller.idle()\` after the gate, with its own timestamp; every device's status is checked afterwards). One process can do at most ${rate(ideal)} devices (its slots over the wait); three, three times that.`,
     "",
     table(["processes", "devices/s (median)", "runs"], [
       ["1", rate(median(one)), one.map((x) => rate(x)).join(", ")],
@@ -264,15 +247,15 @@ export async function scaleSuite(ctx: SuiteContext): Promise<SuiteReport | undef
     `3 vs 1: **${ratio(value)}** (target >= 2.5x). The control, three controllers that share nothing (each its own storage and lease buckets ` +
       `and a third of the devices, so no other process's writes on its watch and no leases to split), vs 1 in the same run: ${ratio(median(independentRatios))}.`,
     "",
-    "CPU over each timed window, % of one core (the machine has 2 cores; the bench process, which counts the status writes through a headers-only consumer, is logged but not in the table):",
+    "CPU over each timed window, % of one core (the machine has 2 cores; the bench process only waits):",
     "",
     table(["processes", "devices/s", "controller processes together", "controller CPU a reconcile", "nats-server"], cpuRows),
     "",
     "Every process's KV watch receives every write to the bucket (a subject filter cannot select a hash partition, and nats-server 2.9 " +
       "allows one filter per consumer); a process skips other processes' changes, and the echoes of its own writes, before decoding them, " +
-      "but each message still wakes it (about 15 µs on this machine, as the bench's own headers-only watch shows). The control shows what " +
-      "that sharing costs against three controllers that share nothing; what limits both is the machine: three busy processes, the " +
-      "nats-server and the bench on 2 cores.",
+      "but each message still wakes it (about 15 µs on this machine). The control shows what " +
+      "that sharing costs against three controllers that share nothing; what limits both is the machine: three busy processes and the " +
+      "nats-server on 2 cores.",
   ].join("\n");
   return {
     name: "scale",
