@@ -80,6 +80,7 @@ export async function openKvWatch(
   const messages = await consumer.consume({ callback: (m) => onEntry(new JsKvWatchEntry(m, prefixLength)) });
   let stopped: Promise<void> | undefined;
   const source: KvWatchSource = {
+    // Never settles after stop(): whoever waits on it has ended the watch itself (and nothing holds the wait, so it is collected).
     ended: messages.closed().then((error) => (stopped ? new Promise<never>(() => {}) : error instanceof Error ? error : undefined)),
     stop(): Promise<void> {
       if (stopped) return stopped;

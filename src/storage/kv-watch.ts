@@ -10,7 +10,8 @@ interface Waiter {
 
 /**
  * One `KvStorage.watch`: takes the KV watch's entries as they arrive into a
- * buffer the consumer pulls from. Ends (done) on `end()` — abort, `return()`, storage close — and
+ * buffer the consumer pulls from. Ends (done) on `end()` — abort, `return()`,
+ * storage close — and
  * fails (one rejection after the buffered changes, then done) when the NATS
  * watch cannot start or stops by itself, so the caller re-watches and relists.
  */
@@ -27,8 +28,7 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   readonly #endedBecause: () => string;
   readonly #saw: (revision: number) => void;
   readonly #toChange: (entry: KvWatchEntry) => StorageChange | undefined;
-  /** Settles once the source is open or could not be opened. */
-  opening: Promise<unknown> = Promise.resolve();
+  #opening: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly what: string,
@@ -61,9 +61,14 @@ export class KvWatchStream implements AsyncIterableIterator<StorageChange> {
   ): KvWatchStream {
     const stream = new KvWatchStream(what, onEnd, endedBecause, saw, toChange);
     const opening = open((entry) => stream.#onEntry(entry));
-    stream.opening = opening;
+    stream.#opening = opening;
     void stream.#run(opening);
     return stream;
+  }
+
+  /** Settles once the source is open or could not be opened. */
+  get opening(): Promise<unknown> {
+    return this.#opening;
   }
 
   /** A stream whose first pull rejects with `reason`: a watch that could not start. */
