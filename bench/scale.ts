@@ -191,8 +191,11 @@ export async function scaleSuite(ctx: SuiteContext): Promise<SuiteReport | undef
   const url = process.env.NATS_URL ?? server!.url;
   const dir = mkdtempSync(join(tmpdir(), "converge-scale-"));
   const devices = ctx.quick ? 1_500 : 9_000;
-  // Three: the ratio of one repetition swings by a tenth on this shared machine.
-  const reps = ctx.quick ? 1 : 3;
+  // Five: the ratio of one repetition swings by a tenth on this shared machine,
+  // most with the shared contender (other processes' writes wake each process:
+  // about 25 µs of client CPU a message here, most of it in the NATS client's
+  // read loop and the event loop around it).
+  const reps = ctx.quick ? 1 : 5;
   ctx.log(`scale: ${int(devices)} devices, waits ${WAIT_MS} ms, maxConcurrentReconciles ${CONCURRENCY} per process, ${reps} repetition(s)`);
   const one: number[] = [];
   const three: number[] = [];
