@@ -9,6 +9,7 @@ import { int, ms, rate, ratio, table } from "./format.js";
 import { DirectWriter, NaiveController } from "./naive-controller.js";
 import { figureRow, targetRow, type SuiteContext, type SuiteReport } from "./results.js";
 import { siblingModule } from "./runtime.js";
+import { median } from "./stats.js";
 
 const TRIVIAL = siblingModule(import.meta.url, "trivial-reconciler");
 const CPU_HEAVY = siblingModule(import.meta.url, "cpu-reconciler");
@@ -77,11 +78,6 @@ function rowCells(r: Row, reps: number): (string | number)[] {
   ];
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
 const HEADERS = ["system", "devices", "reconciles", "first pass", "devices/s", "latency p50", "p99", "max", "process CPU", "create feed"];
 

@@ -11,6 +11,7 @@ import { runFleet } from "./fleet.js";
 import { int, ms, ratio, table } from "./format.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
 import { siblingModule } from "./runtime.js";
+import { median } from "./stats.js";
 
 const WAIT = siblingModule(import.meta.url, "wait-reconciler");
 const CONCURRENCY = 512;
@@ -32,11 +33,6 @@ async function idealPool(devices: number, spec: BenchDevice["spec"], concurrency
   return performance.now() - t0;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
 export async function fleetSuite(ctx: SuiteContext): Promise<SuiteReport> {
   const workers = availableParallelism();

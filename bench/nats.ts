@@ -16,6 +16,7 @@ import { JetStreamEventBus, KvStorage, connectNats } from "../src/nats.js";
 import { NatsServer, natsServerOnPath } from "../test/helpers/nats-server.js";
 import { int, table } from "./format.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
+import { median } from "./stats.js";
 
 /** Why the suite cannot run here, or undefined when it can. */
 export function natsSkipReason(): string | undefined {
@@ -102,10 +103,6 @@ async function busPublish(nc: NatsConnection, stream: string, n: number): Promis
   return rate;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 export async function natsSuite(ctx: SuiteContext): Promise<SuiteReport | undefined> {
   const skip = natsSkipReason();

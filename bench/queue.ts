@@ -9,7 +9,7 @@ import { defaultControllerRateLimiter } from "../src/queue/default-rate-limiter.
 import { BareRing } from "./bare-ring.js";
 import { int, rate, ratio, table } from "./format.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
-import { seededRandom } from "./stats.js";
+import { median, seededRandom } from "./stats.js";
 
 type Workload = "burst" | "interleaved" | "dup50";
 const WORKLOADS: Workload[] = ["burst", "interleaved", "dup50"];
@@ -632,11 +632,6 @@ async function benchOnce(
   return rates;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
 export async function queueSuite(ctx: SuiteContext): Promise<SuiteReport> {
   // Quick is a smoke run (npm test runs it on every runtime): seconds, not figures.

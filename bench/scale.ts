@@ -14,6 +14,7 @@ import { int, rate, ratio, table } from "./format.js";
 import { natsSkipReason } from "./nats.js";
 import { targetRow, type SuiteContext, type SuiteReport } from "./results.js";
 import { benchCommand } from "./runtime.js";
+import { median } from "./stats.js";
 
 const WAIT_MS = 20;
 const CONCURRENCY = 64;
@@ -175,11 +176,6 @@ async function round(
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
 export async function scaleSuite(ctx: SuiteContext): Promise<SuiteReport | undefined> {
   const skip = natsSkipReason();

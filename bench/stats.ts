@@ -35,6 +35,13 @@ export function rank(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(n, Math.max(1, Math.ceil((p / 100) * n))) - 1];
 }
 
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
 /** How many values are below `limit`. */
 export function countBelow(values: ArrayLike<number>, limit: number): number {
   let c = 0;
