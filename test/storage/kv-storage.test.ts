@@ -525,6 +525,24 @@ describe("KvStorage", () => {
       expect((await take(it, 2)).map((c) => c.revision)).toEqual([r1, r2]);
     });
 
+    it("fails with KvWatchError, after the changes before it, when the reader's accept throws", async () => {
+      const s = await openStorage();
+      const boom = new Error("accept blew up");
+      const it = s.watch("Device", {
+        accept: (_kind, uid) => {
+          if (uid === "bad") throw boom;
+          return true;
+        },
+      })[Symbol.asyncIterator]();
+      await s.save("Device", "good", device("good"));
+      await s.save("Device", "bad", device("bad"));
+      expect((await take(it, 1))[0].uid).toBe("good");
+      const error = await rejection(it.next());
+      expect(error).toBeInstanceOf(KvWatchError);
+      expect((error as Error).cause).toBe(boom);
+      expect((await it.next()).done).toBe(true);
+    });
+
     it("fails with KvWatchError when the NATS connection closes under it", async () => {
       const nc = await connect({ servers: natsUrl() });
       const s = await openStorage({}, nc);
